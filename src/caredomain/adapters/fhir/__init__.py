@@ -1,0 +1,13 @@
+"""FHIR R4 and R5: version selection and validation through fhir.resources.
+
+FHIR R4 (4.0.1) is served through fhir.resources' ``R4B`` models, which are
+wire-compatible with R4 for every resource caredomain maps (Patient, Practitioner,
+Organization, Location, Coverage, Schedule, Slot, Appointment, ServiceRequest, Task, Claim,
+ClaimResponse, CarePlan, Goal, Observation, CommunicationRequest, HealthcareService,
+Encounter); R5 through the package's top-level models. fhir.resources is imported on first
+use, never at import time.
+"""
+
+from caredomain.adapters.fhir._models import FhirVersion, model_class, validate
+
+__all__ = ["FhirVersion", "model_class", "validate"]

@@ -1,0 +1,167 @@
+"""``caredomain demo``: a walk through caredomain on embedded sample data.
+
+Today it walks the core types through one real situation: a heart-failure patient is
+discharged on the Wednesday before Thanksgiving, and the coordinator needs the
+transitional-care deadlines, the home weight in the care plan's unit, and values that
+survive JSON. Each area adds its scenarios as it lands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
+
+import pendulum
+
+from caredomain.core import (
+    LOINC,
+    BusinessCalendar,
+    CareDomainError,
+    CodeableConcept,
+    Coding,
+    Coverage,
+    HumanName,
+    Identifier,
+    Interval,
+    LineOfBusiness,
+    Patient,
+    Quantity,
+    Reference,
+    from_dict,
+    from_json,
+    hl7_v2_table,
+    to_json,
+)
+
+__all__ = ["register", "run"]
+
+# Sample data: invented people, real codes and rules.
+_TZ = "America/Chicago"
+_MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.999.1"  # an example facility's MRN namespace
+
+
+def _patient() -> Patient:
+    return Patient(
+        id="pat-hf-001",
+        identifiers=(
+            Identifier(
+                "MRN-448812",
+                _MRN_SYSTEM,
+                CodeableConcept.of(hl7_v2_table(203), "MR", "Medical record number"),
+            ),
+        ),
+        names=(HumanName(family="Okafor", given=("Grace",)),),
+        birth_date=pendulum.date(1948, 2, 14),
+        timezone=_TZ,
+    )
+
+
+def _heading(out: TextIO, title: str) -> None:
+    out.write(f"\n== {title} ==\n")
+
+
+def _line(out: TextIO, label: str, value: object) -> None:
+    out.write(f"  {label:<34} {value}\n")
+
+
+def _discharge(out: TextIO) -> None:
+    patient = _patient()
+    _heading(out, "1. A patient, kept out of logs")
+    _line(out, "repr(patient)", repr(patient))
+    discharge = pendulum.datetime(2026, 11, 25, 15, 30, tz=_TZ)
+    _line(out, "age at discharge", patient.age_on(discharge.date()))
+    _line(out, "discharged at", discharge.isoformat())
+
+    _heading(out, "2. Transitional care deadlines (CMS TCM)")
+    us = BusinessCalendar(timezone=_TZ)
+    contact = us.deadline(discharge, 2)
+    _line(out, "holiday on 2026-11-26", us.holiday(pendulum.date(2026, 11, 26)))
+    _line(out, "interactive contact due before", contact.isoformat())
+    _line(out, "  (within 2 business days)", f"{contact.subtract(days=1).format('dddd D MMMM')}")
+    for days, code, complexity in ((7, "99496", "high"), (14, "99495", "moderate")):
+        visit_due = discharge.start_of("day").add(days=days + 1)
+        _line(out, f"face-to-face, {complexity} (CPT {code})", f"before {visit_due.isoformat()}")
+
+    _heading(out, "3. Units: home weight against the plan's goal")
+    weight_code = Coding(LOINC, "29463-7", "Body weight")
+    home = Quantity("182.6", "lb")
+    _line(
+        out,
+        f"{weight_code.display} (LOINC {weight_code.code})",
+        f"{home} -> {home.to('kg').quantize(2)} (exact: {home.to('kg').value})",
+    )
+    fasting = Quantity(126, "mg/dL")
+    glucose = fasting.to("mmol/L", analyte="glucose").quantize(1)
+    _line(out, "fasting glucose", f"{fasting} -> {glucose} (ADA: 126 mg/dL = 7.0)")
+    _line(out, "systolic 138 mm[Hg]", Quantity(138, "mm[Hg]").to("kPa").quantize(1))
+
+    _heading(out, "4. Clinic hours across the end of daylight saving time")
+    session = Interval(
+        pendulum.datetime(2026, 11, 1, 8, tz=_TZ), pendulum.datetime(2026, 11, 1, 12, tz=_TZ)
+    )
+    day = Interval(pendulum.datetime(2026, 11, 1, tz=_TZ), pendulum.datetime(2026, 11, 2, tz=_TZ))
+    _line(out, "08:00-12:00 on 2026-11-01 lasts", session.duration)
+    _line(out, "the whole of 2026-11-01 lasts", day.duration)
+
+    _heading(out, "5. Coverage, as caredomain JSON and back")
+    coverage = Coverage(
+        id="cov-001",
+        beneficiary=Reference.to("Patient", patient.id),
+        payer=Reference.to("Organization", "org-medicare"),
+        plan="original-medicare",
+        member_id=Identifier("1EG4-TE5-MK72", "http://hl7.org/fhir/sid/us-mbi"),
+        line_of_business=LineOfBusiness.MEDICARE_FFS,
+    )
+    text = to_json(coverage)
+    _line(out, "JSON bytes", len(text.encode()))
+    _line(out, "round trip equal", from_json(text, Coverage) == coverage)
+
+    _heading(out, "6. Bad input: typed errors that say where, never who")
+    for label, attempt in _bad_inputs(patient):
+        try:
+            attempt()
+        except CareDomainError as exc:
+            _line(out, label, f"{type(exc).__name__}: {exc}")
+
+
+def _bad_inputs(patient: Patient) -> Iterator[tuple[str, Callable[[], Any]]]:
+    yield (
+        "a naive datetime",
+        lambda: Interval(_dt.datetime(2026, 12, 1, 9), _dt.datetime(2026, 12, 1, 10)),
+    )
+    yield "an unknown unit", lambda: Quantity(5, "stone").to("kg")
+    yield (
+        "a malformed patient",
+        lambda: from_dict(
+            {
+                "id": patient.id,
+                "names": [{"family": 7, "given": "Grace"}],
+                "birth_date": "14/02/1948",
+            },
+            Patient,
+        ),
+    )
+
+
+def run(out: TextIO) -> None:
+    """Write the demo walk-through to ``out``."""
+    out.write("caredomain demo: the core types on one discharge\n")
+    _discharge(out)
+
+
+def _handle(_args: argparse.Namespace) -> int:
+    run(sys.stdout)
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add the ``demo`` subcommand to the CLI's subparsers."""
+    parser = commands.add_parser(
+        "demo",
+        help="walk through caredomain on embedded sample data",
+        description="Walk through caredomain on embedded sample data (no network, no setup).",
+    )
+    parser.set_defaults(handler=_handle)

@@ -1,0 +1,272 @@
+"""caredomain's own JSON: exactly one ``cattrs`` converter, every hook registered here.
+
+* Datetimes are RFC 3339 strings with an offset (``2026-03-02T09:00:00-06:00``); a string
+  without one is refused (:class:`~caredomain.core.errors.NaiveDatetimeError` as a problem).
+  Zone *names* are not carried by a timestamp; types that need one have a ``timezone`` field.
+* Dates are ``YYYY-MM-DD``. Decimals are strings (``"72.5"``) so no float ever touches them;
+  numbers are accepted on input.
+* Enums are their values; tuples are lists; sets are sorted lists, so output is stable.
+* Domain events carry a ``"type"`` key naming their registered event type, so a list of
+  mixed events reads back as the right classes.
+* Reading is strict: unknown keys, missing required keys and wrong types are all reported
+  together, each with its path, as one :class:`~caredomain.core.errors.ValidationError`
+  built by cattrs' ``transform_error`` (never by hand-kept paths). No message carries the
+  offending value.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Final, TypeVar, get_args, get_origin
+
+import cattrs
+from cattrs.errors import ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+from cattrs.preconf.json import make_converter
+from pendulum import Date, DateTime
+
+from caredomain.core.errors import (
+    CareDomainError,
+    NaiveDatetimeError,
+    ParseError,
+    Problem,
+    ValidationError,
+)
+from caredomain.core.events import DomainEvent, event_class
+from caredomain.core.quantities import to_decimal
+from caredomain.core.time import BusinessCalendar, ensure_aware, parse_datetime
+
+__all__ = ["converter", "from_dict", "from_json", "to_dict", "to_json"]
+
+T = TypeVar("T")
+
+#: The converter. Areas register hooks for their own types here, in this module's style,
+#: rather than making converters of their own.
+converter: Final[cattrs.Converter] = make_converter(
+    detailed_validation=True, forbid_extra_keys=True
+)
+
+
+# --- scalars ---------------------------------------------------------------------------
+
+
+def _structure_datetime(value: Any, _type: type) -> DateTime:
+    if isinstance(value, _dt.datetime):
+        return ensure_aware(value, "datetime")
+    if not isinstance(value, str):
+        raise ValidationError.at("datetime", "expected an RFC 3339 datetime string")
+    return parse_datetime(value, "datetime")
+
+
+def _structure_date(value: Any, _type: type) -> Date:
+    if isinstance(value, _dt.datetime):
+        raise ValidationError.at("date", "expected a calendar date, not a datetime")
+    if isinstance(value, _dt.date):
+        return Date(value.year, value.month, value.day)
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValidationError.at("date", "expected a date as YYYY-MM-DD")
+    try:
+        day = _dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError.at("date", "expected a date as YYYY-MM-DD") from None
+    return Date(day.year, day.month, day.day)
+
+
+def _structure_decimal(value: Any, _type: type) -> Decimal:
+    return to_decimal(value, "decimal")
+
+
+def _strict(kind: type) -> Callable[[Any, type], Any]:
+    def structure(value: Any, _type: type) -> Any:
+        # bool is an int in Python, but not in JSON.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValidationError.at(kind.__name__, f"expected {kind.__name__}")
+        return value
+
+    return structure
+
+
+converter.register_unstructure_hook(DateTime, lambda value: value.isoformat())
+converter.register_structure_hook(DateTime, _structure_datetime)
+converter.register_unstructure_hook(Date, lambda value: value.isoformat())
+converter.register_structure_hook(Date, _structure_date)
+converter.register_unstructure_hook(Decimal, str)
+converter.register_structure_hook(Decimal, _structure_decimal)
+for _kind in (str, int, bool):
+    converter.register_structure_hook(_kind, _strict(_kind))
+
+
+# --- sets: sorted lists, so that output does not depend on hash order ------------------
+
+
+def _is_set(type_: Any) -> bool:
+    return get_origin(type_) in (frozenset, set)
+
+
+def _unstructure_set_factory(type_: Any) -> Callable[[Any], list[Any]]:
+    (item_type,) = get_args(type_) or (Any,)
+
+    def unstructure(value: Any) -> list[Any]:
+        items = [converter.unstructure(item, item_type) for item in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return sorted(items, key=repr)
+
+    return unstructure
+
+
+converter.register_unstructure_hook_factory(_is_set, _unstructure_set_factory)
+
+
+# --- domain events: tagged by "type" ---------------------------------------------------
+
+
+def _is_event(type_: Any) -> bool:
+    return isinstance(type_, type) and issubclass(type_, DomainEvent)
+
+
+_EVENT_UNSTRUCTURE: dict[type, Callable[[Any], dict[str, Any]]] = {}
+_EVENT_STRUCTURE: dict[type, Callable[[Any, Any], Any]] = {}
+
+
+def _unstructure_event(event: DomainEvent) -> dict[str, Any]:
+    cls = type(event)
+    fn = _EVENT_UNSTRUCTURE.get(cls)
+    if fn is None:
+        fn = _EVENT_UNSTRUCTURE[cls] = make_dict_unstructure_fn(cls, converter)
+    return {"type": cls.event_type, **fn(event)}
+
+
+def _structure_event_factory(declared: type[DomainEvent]) -> Callable[[Any, Any], DomainEvent]:
+    def structure(value: Any, _type: Any) -> DomainEvent:
+        if not isinstance(value, dict):
+            raise ValidationError.at("event", "expected an object")
+        tag = value.get("type", declared.event_type if declared is not DomainEvent else None)
+        if not isinstance(tag, str):
+            raise ValidationError.at("type", "expected the event's type name")
+        cls = event_class(tag)
+        if not issubclass(cls, declared):
+            raise ValidationError.at("type", f"expected a {declared.event_type} event type")
+        fn = _EVENT_STRUCTURE.get(cls)
+        if fn is None:
+            fn = _EVENT_STRUCTURE[cls] = make_dict_structure_fn(
+                cls, converter, _cattrs_forbid_extra_keys=True
+            )
+        body = {k: v for k, v in value.items() if k != "type"}
+        result: DomainEvent = fn(body, cls)
+        return result
+
+    return structure
+
+
+converter.register_unstructure_hook_func(_is_event, _unstructure_event)
+converter.register_structure_hook_factory(_is_event, _structure_event_factory)
+
+
+# --- business calendars: their holiday cache is not data -------------------------------
+
+converter.register_unstructure_hook(
+    BusinessCalendar,
+    make_dict_unstructure_fn(BusinessCalendar, converter, _years=cattrs.gen.override(omit=True)),
+)
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def _type_name(type_: Any) -> str:
+    if type_ is None:
+        return "a value"
+    name = getattr(type_, "__name__", None)
+    return name if isinstance(name, str) else str(type_).replace("typing.", "")
+
+
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    """Say what was expected without ever formatting the offending value."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            p.message
+            if p.path in {"$", "datetime", "date", "decimal", "str", "int", "bool"}
+            else f"{p.message} ({p.path})"
+            for p in exc.problems
+        )
+    if isinstance(exc, CareDomainError):
+        return type(exc).__name__
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return f"unknown keys: {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    return f"expected {_type_name(type_)}"
+
+
+def _problems(exc: BaseException) -> list[Problem]:
+    problems = []
+    for line in cattrs.transform_error(exc, path="$", format_exception=_format_exception):
+        message, _, path = line.rpartition(" @ ")
+        problems.append(Problem(path or "$", message))
+    return problems
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def from_dict(data: Any, cls: type[T]) -> T:
+    """Build a ``cls`` value from plain JSON-like data (dicts, lists, strings, numbers).
+
+    Raises:
+        ValidationError: Every problem found, each with its path (``$.names[0].family``).
+            When every problem is a naive datetime, the error is a
+            :class:`NaiveDatetimeError`.
+    """
+    subject = _type_name(cls)
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.ClassValidationError, cattrs.IterableValidationError) as exc:
+        problems = _problems(exc)
+        leaves = _leaves(exc)
+        if leaves and all(isinstance(leaf, NaiveDatetimeError) for leaf in leaves):
+            error: ValidationError = NaiveDatetimeError(problems[0].path, subject=subject)
+            error.problems = tuple(problems)
+            raise error from None
+        raise ValidationError(problems, subject=subject) from None
+    except ValidationError as exc:
+        # Raised by the value's own validators (a cross-field rule): already located.
+        exc.subject = exc.subject or subject
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError):
+        raise ValidationError.at(
+            "$", f"expected an object for {subject}", subject=subject
+        ) from None
+
+
+def to_dict(value: Any) -> Any:
+    """The value as plain JSON-ready data (dicts, lists, strings, numbers, booleans, None)."""
+    return converter.unstructure(value)
+
+
+def to_json(value: Any, *, indent: int | None = None) -> str:
+    """The value as caredomain JSON text (UTF-8 safe, keys in field order)."""
+    return json.dumps(to_dict(value), ensure_ascii=False, indent=indent)
+
+
+def from_json(text: str | bytes, cls: type[T]) -> T:
+    """Read a ``cls`` value from caredomain JSON text.
+
+    Raises:
+        ParseError: The text is not JSON (with line and column, never the text itself).
+        ValidationError: The JSON does not describe a ``cls`` (see :func:`from_dict`).
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"line {exc.lineno}, column {exc.colno}", exc.msg) from None
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"byte {exc.start}", "UTF-8 text") from None
+    return from_dict(data, cls)
