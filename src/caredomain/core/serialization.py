@@ -20,9 +20,11 @@ import datetime as _dt
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from enum import Enum
 from typing import Any, Final, TypeVar, get_args, get_origin
 
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from cattrs.preconf.json import make_converter
@@ -95,8 +97,45 @@ converter.register_unstructure_hook(Date, lambda value: value.isoformat())
 converter.register_structure_hook(Date, _structure_date)
 converter.register_unstructure_hook(Decimal, str)
 converter.register_structure_hook(Decimal, _structure_decimal)
+
+
+def _exactly(kind: type) -> Callable[[Any], bool]:
+    return lambda type_: type_ is kind
+
+
 for _kind in (str, int, bool):
-    converter.register_structure_hook(_kind, _strict(_kind))
+    # A predicate, not singledispatch: StrEnum and IntEnum subclasses keep their own hooks.
+    converter.register_structure_hook_func(_exactly(_kind), _strict(_kind))
+
+
+# --- sequences: JSON arrays only (a string is not a list of characters) ---------------
+
+
+def _is_homogeneous(type_: Any) -> bool:
+    origin, args = get_origin(type_), get_args(type_)
+    if origin is tuple:
+        return len(args) == 2 and args[1] is Ellipsis
+    return origin in (list, frozenset, set)
+
+
+def _structure_sequence_factory(type_: Any) -> Callable[[Any, Any], Any]:
+    origin = get_origin(type_)
+    (item_type, *_) = get_args(type_)
+    if origin is tuple:
+        inner = homogenous_tuple_structure_factory(type_, converter)
+    else:
+        inner = list_structure_factory(list[item_type], converter)  # type: ignore[valid-type]
+    finish: Callable[[Any], Any] = origin if origin in (frozenset, set) else (lambda v: v)
+
+    def structure(value: Any, _type: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValidationError.at("array", "expected an array")
+        return finish(inner(value, type_))
+
+    return structure
+
+
+converter.register_structure_hook_factory(_is_homogeneous, _structure_sequence_factory)
 
 
 # --- sets: sorted lists, so that output does not depend on hash order ------------------
@@ -181,6 +220,12 @@ converter.register_unstructure_hook(
 def _type_name(type_: Any) -> str:
     if type_ is None:
         return "a value"
+    args = get_args(type_)
+    if type(None) in args:  # Optional[X]: say what X is; null is allowed anyway
+        others = [a for a in args if a is not type(None)]
+        return " or ".join(_type_name(a) for a in others) + " or null"
+    if isinstance(type_, type) and issubclass(type_, Enum):
+        return "one of: " + ", ".join(str(member.value) for member in type_)
     name = getattr(type_, "__name__", None)
     return name if isinstance(name, str) else str(type_).replace("typing.", "")
 
@@ -190,7 +235,7 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(
             p.message
-            if p.path in {"$", "datetime", "date", "decimal", "str", "int", "bool"}
+            if p.path in {"$", "datetime", "date", "decimal", "str", "int", "bool", "array"}
             else f"{p.message} ({p.path})"
             for p in exc.problems
         )
