@@ -16,7 +16,7 @@ from pendulum import DateTime
 
 from caredomain.core.errors import RuleError, ValidationError
 from caredomain.core.identity import Reference
-from caredomain.core.time import check_aware, to_datetime
+from caredomain.core.time import check_aware, instant_key, to_datetime
 
 __all__ = ["AuditEntry", "AuditTrail", "DomainEvent", "event_class", "event_types"]
 
@@ -47,9 +47,14 @@ class DomainEvent:
     event_type: ClassVar[str] = "DomainEvent"
 
     event_id: str = attrs.field(validator=_check_event_id)
-    occurred_at: DateTime = attrs.field(converter=to_datetime, validator=check_aware)
+    occurred_at: DateTime = attrs.field(
+        converter=to_datetime, validator=check_aware, eq=instant_key
+    )
     recorded_at: DateTime | None = attrs.field(
-        default=None, converter=attrs.converters.optional(to_datetime), validator=check_aware
+        default=None,
+        converter=attrs.converters.optional(to_datetime),
+        validator=check_aware,
+        eq=instant_key,
     )
     actor: Reference | None = None
 
@@ -110,8 +115,12 @@ class AuditEntry:
 
     event_id: str
     event_type: str
-    occurred_at: DateTime = attrs.field(converter=to_datetime, validator=check_aware)
-    recorded_at: DateTime = attrs.field(converter=to_datetime, validator=check_aware)
+    occurred_at: DateTime = attrs.field(
+        converter=to_datetime, validator=check_aware, eq=instant_key
+    )
+    recorded_at: DateTime = attrs.field(
+        converter=to_datetime, validator=check_aware, eq=instant_key
+    )
     from_state: str
     to_state: str
     actor: Reference | None = None

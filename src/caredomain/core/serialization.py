@@ -20,7 +20,7 @@ import datetime as _dt
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, IntEnum, StrEnum
 from typing import Any, Final, TypeVar, get_args, get_origin
 
 import cattrs
@@ -99,13 +99,16 @@ converter.register_unstructure_hook(Decimal, str)
 converter.register_structure_hook(Decimal, _structure_decimal)
 
 
-def _exactly(kind: type) -> Callable[[Any], bool]:
-    return lambda type_: type_ is kind
+def _structure_enum(value: Any, type_: type[Enum]) -> Enum:
+    return type_(value)
 
 
 for _kind in (str, int, bool):
-    # A predicate, not singledispatch: StrEnum and IntEnum subclasses keep their own hooks.
-    converter.register_structure_hook_func(_exactly(_kind), _strict(_kind))
+    converter.register_structure_hook(_kind, _strict(_kind))
+# Hooks dispatch on the MRO, where str and int come before Enum for StrEnum and IntEnum:
+# give the enum bases their own hook so that members are checked, not passed through.
+for _enum_base in (StrEnum, IntEnum):
+    converter.register_structure_hook(_enum_base, _structure_enum)
 
 
 # --- sequences: JSON arrays only (a string is not a list of characters) ---------------
@@ -233,6 +236,8 @@ def _type_name(type_: Any) -> str:
 def _format_exception(exc: BaseException, type_: Any) -> str:
     """Say what was expected without ever formatting the offending value."""
     if isinstance(exc, ValidationError):
+        if len(exc.problems) == 1 and exc.problems[0].path in {"str", "int", "bool"}:
+            return f"expected {_type_name(type_)}"  # the declared type says "or null"
         return "; ".join(
             p.message
             if p.path in {"$", "datetime", "date", "decimal", "str", "int", "bool", "array"}

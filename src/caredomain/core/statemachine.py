@@ -31,7 +31,7 @@ from caredomain.core.errors import (
     ValidationError,
 )
 from caredomain.core.events import AuditEntry, AuditTrail, DomainEvent
-from caredomain.core.time import Clock
+from caredomain.core.time import Clock, epoch_us
 
 __all__ = ["Applied", "Guard", "Machine", "Stateful", "Transition"]
 
@@ -198,7 +198,7 @@ class Machine(Generic[S, V]):
         state = cast(S, value.state)
         name = event.event_type
         last = value.trail.last
-        if last is not None and event.occurred_at < last.occurred_at:
+        if last is not None and epoch_us(event.occurred_at) < epoch_us(last.occurred_at):
             raise OutOfOrderEvent(
                 self.name,
                 state.value,

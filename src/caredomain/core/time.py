@@ -35,6 +35,8 @@ __all__ = [
     "SystemClock",
     "check_aware",
     "ensure_aware",
+    "epoch_us",
+    "instant_key",
     "parse_datetime",
     "to_date",
     "to_datetime",
@@ -60,6 +62,25 @@ def ensure_aware(value: _dt.datetime, location: str) -> DateTime:
     if isinstance(value, DateTime):
         return value
     return pendulum.instance(value)
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_MICROSECOND = _dt.timedelta(microseconds=1)
+
+
+def epoch_us(value: _dt.datetime) -> int:
+    """The instant of an aware datetime as whole microseconds since 1970-01-01T00:00Z.
+
+    Use it to compare instants. Python compares two datetimes that share a tzinfo by wall
+    clock, ignoring the offset, and (PEP 495) never finds a time in a DST fold equal to the
+    same instant in another zone; integers have neither problem and compare fastest.
+    """
+    return _dt.datetime.__sub__(value.astimezone(_dt.UTC), _EPOCH) // _MICROSECOND
+
+
+def instant_key(value: _dt.datetime | None) -> int | None:
+    """Attrs ``eq`` key for datetime fields: equal when they denote the same instant."""
+    return None if value is None else epoch_us(value)
 
 
 def to_datetime(value: _dt.datetime) -> DateTime:
@@ -137,65 +158,67 @@ def _check_timezone(_inst: object, attribute: attrs.Attribute[Any], value: str |
         validate_timezone(value, attribute.name)
 
 
-def _elapsed(start: _dt.datetime, end: _dt.datetime) -> _dt.timedelta:
-    # Python subtracts two datetimes sharing a tzinfo by wall clock, ignoring the offset;
-    # in UTC the difference is the real elapsed time (a DST day lasts 23 or 25 hours).
-    return _dt.datetime.__sub__(end.astimezone(_dt.UTC), start.astimezone(_dt.UTC))
-
-
 @attrs.frozen
 class Interval:
     """A half-open span of time ``[start, end)`` between two aware instants.
 
-    ``start == end`` is the empty interval. Comparisons are by instant, so intervals given
-    in different zones compare correctly.
+    ``start == end`` is the empty interval. Equality and every comparison are by instant
+    (whole microseconds since the epoch, computed once), so intervals given in different
+    zones, or inside a DST fold, compare correctly.
 
     Attributes:
         start: The first instant inside the interval.
         end: The first instant after it.
     """
 
-    start: DateTime = attrs.field(converter=to_datetime, validator=check_aware)
-    end: DateTime = attrs.field(converter=to_datetime, validator=check_aware)
+    start: DateTime = attrs.field(converter=to_datetime, validator=check_aware, eq=instant_key)
+    end: DateTime = attrs.field(converter=to_datetime, validator=check_aware, eq=instant_key)
+    _start_us: int = attrs.field(init=False, eq=False, repr=False)
+    _end_us: int = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.end < self.start:
+        start_us, end_us = epoch_us(self.start), epoch_us(self.end)
+        if end_us < start_us:
             raise ValidationError.at("Interval.end", "expected end at or after start")
+        object.__setattr__(self, "_start_us", start_us)
+        object.__setattr__(self, "_end_us", end_us)
 
     @property
     def duration(self) -> _dt.timedelta:
-        """Elapsed time from start to end (a DST day's 08:00-08:00 is 23 or 25 hours)."""
-        return _elapsed(self.start, self.end)
+        """Elapsed time from start to end (a DST day's 00:00-00:00 is 23 or 25 hours)."""
+        return _dt.timedelta(microseconds=self._end_us - self._start_us)
 
     @property
     def is_empty(self) -> bool:
         """Whether the interval contains no instant."""
-        return self.start == self.end
+        return self._start_us == self._end_us
 
     def contains(self, moment: _dt.datetime) -> bool:
         """Whether ``moment`` is inside: ``start <= moment < end``."""
-        instant = ensure_aware(moment, "Interval.contains(moment)")
-        return self.start <= instant < self.end
+        at = epoch_us(ensure_aware(moment, "Interval.contains(moment)"))
+        return self._start_us <= at < self._end_us
 
     def covers(self, other: Interval) -> bool:
         """Whether every instant of ``other`` is inside this interval."""
         if other.is_empty:
-            return self.start <= other.start <= self.end
-        return self.start <= other.start and other.end <= self.end
+            return self._start_us <= other._start_us <= self._end_us
+        return self._start_us <= other._start_us and other._end_us <= self._end_us
 
     def overlaps(self, other: Interval) -> bool:
         """Whether the two intervals share at least one instant."""
-        return self.start < other.end and other.start < self.end
+        return self._start_us < other._end_us and other._start_us < self._end_us
 
     def intersection(self, other: Interval) -> Interval | None:
         """The instants in both, or ``None`` when they do not overlap."""
         if not self.overlaps(other):
             return None
-        return Interval(max(self.start, other.start), min(self.end, other.end))
+        start = self.start if self._start_us >= other._start_us else other.start
+        end = self.end if self._end_us <= other._end_us else other.end
+        return Interval(start, end)
 
     def gap_to(self, other: Interval) -> _dt.timedelta:
         """Elapsed time from this interval's end to ``other``'s start (negative if before)."""
-        return _elapsed(self.end, other.start)
+        return _dt.timedelta(microseconds=other._start_us - self._end_us)
 
     def shift(self, delta: _dt.timedelta) -> Interval:
         """The same length of elapsed time, moved by ``delta``."""
@@ -231,7 +254,7 @@ class SystemClock:
 class FixedClock:
     """A clock stopped at ``at``: every call to :meth:`now` returns the same instant."""
 
-    at: DateTime = attrs.field(converter=to_datetime, validator=check_aware)
+    at: DateTime = attrs.field(converter=to_datetime, validator=check_aware, eq=instant_key)
 
     def now(self) -> DateTime:
         """The fixed instant."""
@@ -267,7 +290,7 @@ class ManualClock:
     def set(self, moment: _dt.datetime) -> DateTime:
         """Jump to ``moment`` (not earlier than now) and return it."""
         instant = ensure_aware(moment, "ManualClock.set(moment)")
-        if instant < self._now:
+        if epoch_us(instant) < epoch_us(self._now):
             raise ValidationError.at("ManualClock.set", "expected a moment not before now")
         self._now = instant
         return self._now
@@ -378,22 +401,25 @@ class BusinessCalendar:
         return current
 
     def business_days_between(self, start: _dt.date, end: _dt.date) -> int:
-        """How many business days lie in ``(start, end]`` (negative if ``end`` < ``start``).
+        """Business days from ``start`` to ``end``: the inverse of :meth:`add_business_days`.
 
-        The inverse of :meth:`add_business_days` on business days:
-        ``business_days_between(d, add_business_days(d, n)) == n``.
+        Forward (``end >= start``) it counts the business days in ``(start, end]``;
+        backward it counts those in ``[end, start)`` and negates, so that
+        ``business_days_between(d, add_business_days(d, n)) == n`` for every ``n``.
         """
         first, last = self._local_date(start), self._local_date(end)
-        sign = 1
         if last < first:
-            first, last, sign = last, first, -1
+            return -self._count(last.subtract(days=1), first.subtract(days=1))
+        return self._count(first, last)
+
+    def _count(self, after: Date, through: Date) -> int:
         count = 0
-        current = first
-        while current < last:
+        current = after
+        while current < through:
             current = current.add(days=1)
             if self.is_business_day(current):
                 count += 1
-        return sign * count
+        return count
 
     def deadline(self, moment: _dt.datetime, business_days: int) -> DateTime:
         """The exclusive deadline for "within N business days after ``moment``".
