@@ -1,0 +1,12 @@
+"""Test helpers that are public API: Hypothesis strategies and controllable clocks.
+
+* :mod:`caredomain.testing.strategies` — a strategy for every public core type.
+* :class:`FixedClock` and :class:`ManualClock` — clocks for sans-IO engines under test.
+
+``hypothesis`` is needed only when :mod:`caredomain.testing.strategies` is imported
+(install ``caredomain[test]``).
+"""
+
+from caredomain.core.time import FixedClock, ManualClock
+
+__all__ = ["FixedClock", "ManualClock"]

@@ -1,0 +1,420 @@
+"""Hypothesis strategies for caredomain's public types, for your property tests and ours.
+
+Every strategy returns valid values (ones the type's validators accept), including the
+awkward ones real feeds produce: timezones with DST and half-hour offsets, instants inside
+DST gaps and folds, units spelled in aliases, decimals with many places. Use them in your
+own tests::
+
+    from hypothesis import given
+    from caredomain import from_json, to_json
+    from caredomain.testing import strategies as cst
+
+    @given(cst.patients())
+    def test_my_store_round_trips(patient):
+        assert from_json(to_json(patient), type(patient)) == patient
+
+Strategies take keyword arguments to narrow them (``quantities(units=["kg", "[lb_av]"])``,
+``aware_datetimes(timezones=["America/Chicago"])``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pendulum
+from hypothesis import strategies as st
+from pendulum import Date, DateTime
+
+from caredomain.core.codes import (
+    CPT,
+    HCPCS,
+    ICD_10_CM,
+    LOINC,
+    RXNORM,
+    SNOMED_CT,
+    UCUM,
+    CodeableConcept,
+    Coding,
+    hl7_v2_table,
+)
+from caredomain.core.events import AuditEntry, AuditTrail, DomainEvent
+from caredomain.core.identity import REFERENCE_TARGETS, Identifier, Reference
+from caredomain.core.parties import (
+    Address,
+    AdministrativeGender,
+    ContactPoint,
+    ContactPointSystem,
+    Coverage,
+    HumanName,
+    LineOfBusiness,
+    Location,
+    Organization,
+    Patient,
+    Practitioner,
+)
+from caredomain.core.quantities import Quantity, known_units
+from caredomain.core.time import BusinessCalendar, Interval
+
+__all__ = [
+    "TIMEZONES",
+    "addresses",
+    "audit_entries",
+    "audit_trails",
+    "aware_datetimes",
+    "business_calendars",
+    "code_systems",
+    "codeable_concepts",
+    "codes",
+    "codings",
+    "contact_points",
+    "coverages",
+    "dates",
+    "domain_events",
+    "event_ids",
+    "fhir_ids",
+    "human_names",
+    "identifiers",
+    "intervals",
+    "locations",
+    "organizations",
+    "patients",
+    "practitioners",
+    "quantities",
+    "references",
+    "timezones",
+]
+
+E = TypeVar("E", bound=DomainEvent)
+
+#: IANA zones the default strategies draw from: US zones with and without DST, a southern
+#: hemisphere DST zone, half- and quarter-hour offsets, a zone whose DST shift is at
+#: midnight, and UTC.
+TIMEZONES: tuple[str, ...] = (
+    "UTC",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+    "America/St_Johns",
+    "America/Santiago",
+    "Europe/London",
+    "Australia/Adelaide",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+)
+
+_FHIR_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-."
+_CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.*"
+_MIN_INSTANT = _dt.datetime(1900, 1, 2, tzinfo=_dt.UTC)
+_MAX_INSTANT = _dt.datetime(2100, 12, 30, tzinfo=_dt.UTC)
+
+
+def _text(max_size: int = 30) -> st.SearchStrategy[str]:
+    """Printable text that is not blank, as names and free text are in real data."""
+    return st.text(
+        st.characters(codec="utf-8", categories=("L", "N", "P", "Zs")),
+        min_size=1,
+        max_size=max_size,
+    ).filter(lambda s: s.strip() == s and s != "")
+
+
+def fhir_ids() -> st.SearchStrategy[str]:
+    """Ids valid as FHIR ``id``: 1-64 of ``A-Z a-z 0-9 - .``."""
+    return st.text(_FHIR_ID_ALPHABET, min_size=1, max_size=64)
+
+
+def timezones(zones: Sequence[str] = TIMEZONES) -> st.SearchStrategy[str]:
+    """IANA timezone names (by default :data:`TIMEZONES`)."""
+    return st.sampled_from(tuple(zones))
+
+
+def aware_datetimes(
+    *,
+    min_value: _dt.datetime = _MIN_INSTANT,
+    max_value: _dt.datetime = _MAX_INSTANT,
+    timezones: Sequence[str] = TIMEZONES,
+) -> st.SearchStrategy[DateTime]:
+    """Aware pendulum datetimes between two instants, expressed in one of ``timezones``.
+
+    Instants are drawn uniformly in UTC with microsecond precision and then shown in a
+    zone, so local times inside DST folds (the repeated hour) appear naturally.
+    """
+    low = min_value.astimezone(_dt.UTC).replace(tzinfo=None)
+    high = max_value.astimezone(_dt.UTC).replace(tzinfo=None)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> DateTime:
+        naive = draw(st.datetimes(min_value=low, max_value=high))
+        zone = draw(st.sampled_from(tuple(timezones)))
+        return pendulum.instance(naive.replace(tzinfo=_dt.UTC)).in_tz(zone)
+
+    return build()
+
+
+def dates(
+    *, min_value: _dt.date = _dt.date(1900, 1, 1), max_value: _dt.date = _dt.date(2100, 12, 31)
+) -> st.SearchStrategy[Date]:
+    """Calendar dates as pendulum ``Date``."""
+    return st.dates(min_value=min_value, max_value=max_value).map(
+        lambda d: Date(d.year, d.month, d.day)
+    )
+
+
+def intervals(
+    *,
+    max_duration: _dt.timedelta = _dt.timedelta(days=60),
+    timezones: Sequence[str] = TIMEZONES,
+    allow_empty: bool = True,
+) -> st.SearchStrategy[Interval]:
+    """Half-open intervals no longer than ``max_duration`` (empty ones if ``allow_empty``)."""
+    low = _dt.timedelta(0) if allow_empty else _dt.timedelta(microseconds=1)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Interval:
+        start = draw(aware_datetimes(timezones=timezones))
+        length = draw(st.timedeltas(min_value=low, max_value=max_duration))
+        end_zone = draw(st.sampled_from(tuple(timezones)))
+        return Interval(start, (start + length).in_tz(end_zone))
+
+    return build()
+
+
+def code_systems() -> st.SearchStrategy[str]:
+    """Code-system URIs caredomain knows, plus an HL7 v2 table."""
+    return st.sampled_from(
+        (LOINC, SNOMED_CT, ICD_10_CM, CPT, HCPCS, UCUM, RXNORM, hl7_v2_table(203))
+    )
+
+
+def codes() -> st.SearchStrategy[str]:
+    """Code values: short, case-sensitive, with the punctuation real systems use."""
+    return st.text(_CODE_ALPHABET, min_size=1, max_size=12)
+
+
+def codings(systems: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Coding]:
+    """``Coding`` values (display and version sometimes set)."""
+    return st.builds(
+        Coding,
+        system=systems if systems is not None else code_systems(),
+        code=codes(),
+        display=st.none() | _text(),
+        version=st.none() | st.sampled_from(("2.77", "2026", "20260301")),
+    )
+
+
+def codeable_concepts() -> st.SearchStrategy[CodeableConcept]:
+    """``CodeableConcept`` values with zero to three codings."""
+    return st.builds(
+        CodeableConcept,
+        codings=st.lists(codings(), max_size=3).map(tuple),
+        text=st.none() | _text(),
+    )
+
+
+def identifiers() -> st.SearchStrategy[Identifier]:
+    """``Identifier`` values shaped like MRNs, NPIs and member ids."""
+    return st.builds(
+        Identifier,
+        value=st.text("ABCDEFGHJKMNPQRTUVWXY0123456789-", min_size=1, max_size=20).filter(
+            lambda s: s.strip("-") == s
+        ),
+        system=st.none()
+        | st.sampled_from(("http://hl7.org/fhir/sid/us-npi", "urn:oid:2.16.840.1.113883.3.999.1")),
+        type=st.none()
+        | st.sampled_from(("MR", "NPI", "MB", "PLAC", "FILL")).map(
+            lambda code: CodeableConcept.of(hl7_v2_table(203), code)
+        ),
+    )
+
+
+def references(targets: Sequence[str] | None = None) -> st.SearchStrategy[Reference]:
+    """``Reference`` values to ``targets`` (default: every allowed target type)."""
+    kinds = tuple(targets) if targets is not None else tuple(sorted(REFERENCE_TARGETS))
+    by_id = st.builds(Reference, target=st.sampled_from(kinds), id=fhir_ids())
+    by_identifier = st.builds(
+        Reference,
+        target=st.sampled_from(kinds),
+        id=st.none() | fhir_ids(),
+        identifier=identifiers(),
+        display=st.none() | _text(),
+    )
+    return by_id | by_identifier
+
+
+def quantities(units: Sequence[str] | None = None) -> st.SearchStrategy[Quantity]:
+    """``Quantity`` values in convertible UCUM units, with exact decimal values."""
+    pool = tuple(units) if units is not None else tuple(sorted(known_units()))
+    return st.builds(
+        Quantity,
+        value=st.decimals(
+            min_value=Decimal("-100000"),
+            max_value=Decimal("100000"),
+            places=4,
+            allow_nan=False,
+            allow_infinity=False,
+        ),
+        unit=st.sampled_from(pool),
+    )
+
+
+def human_names() -> st.SearchStrategy[HumanName]:
+    """``HumanName`` values, including non-ASCII letters."""
+    return st.builds(
+        HumanName,
+        family=st.none() | _text(),
+        given=st.lists(_text(), max_size=3).map(tuple),
+        prefix=st.lists(st.sampled_from(("Dr.", "Mr.", "Ms.", "Mx.")), max_size=1).map(tuple),
+        suffix=st.lists(st.sampled_from(("Jr.", "III", "MD")), max_size=1).map(tuple),
+        use=st.none() | st.sampled_from(("official", "usual", "nickname", "maiden")),
+    )
+
+
+def contact_points() -> st.SearchStrategy[ContactPoint]:
+    """``ContactPoint`` values (phones, emails)."""
+    return st.builds(
+        ContactPoint,
+        system=st.sampled_from(ContactPointSystem),
+        value=_text(),
+        use=st.none() | st.sampled_from(("home", "work", "mobile", "temp")),
+        rank=st.none() | st.integers(1, 5),
+    )
+
+
+def addresses() -> st.SearchStrategy[Address]:
+    """``Address`` values."""
+    return st.builds(
+        Address,
+        lines=st.lists(_text(), max_size=2).map(tuple),
+        city=st.none() | _text(),
+        state=st.none() | st.sampled_from(("IL", "TX", "CA", "NY", "PR")),
+        postal_code=st.none() | st.from_regex(r"\A[0-9]{5}(-[0-9]{4})?\Z"),
+        country=st.none() | st.just("US"),
+        use=st.none() | st.sampled_from(("home", "work", "temp")),
+    )
+
+
+def patients() -> st.SearchStrategy[Patient]:
+    """``Patient`` values with the optional parts sometimes missing."""
+    return st.builds(
+        Patient,
+        id=fhir_ids(),
+        identifiers=st.lists(identifiers(), max_size=3).map(tuple),
+        names=st.lists(human_names(), max_size=2).map(tuple),
+        birth_date=st.none() | dates(max_value=_dt.date(2026, 12, 31)),
+        sex=st.none() | st.sampled_from(AdministrativeGender),
+        telecom=st.lists(contact_points(), max_size=2).map(tuple),
+        addresses=st.lists(addresses(), max_size=2).map(tuple),
+        language=st.none() | st.sampled_from(("en", "es", "en-US", "zh-Hans", "vi")),
+        timezone=st.none() | timezones(),
+    )
+
+
+def practitioners() -> st.SearchStrategy[Practitioner]:
+    """``Practitioner`` values."""
+    return st.builds(
+        Practitioner,
+        id=fhir_ids(),
+        identifiers=st.lists(identifiers(), max_size=2).map(tuple),
+        names=st.lists(human_names(), max_size=1).map(tuple),
+        specialties=st.lists(codeable_concepts(), max_size=2).map(tuple),
+        telecom=st.lists(contact_points(), max_size=2).map(tuple),
+    )
+
+
+def organizations() -> st.SearchStrategy[Organization]:
+    """``Organization`` values."""
+    return st.builds(
+        Organization,
+        id=fhir_ids(),
+        name=_text(),
+        identifiers=st.lists(identifiers(), max_size=2).map(tuple),
+        kind=st.none() | codeable_concepts(),
+        telecom=st.lists(contact_points(), max_size=2).map(tuple),
+        addresses=st.lists(addresses(), max_size=1).map(tuple),
+    )
+
+
+def locations() -> st.SearchStrategy[Location]:
+    """``Location`` values, each in an IANA zone."""
+    return st.builds(
+        Location,
+        id=fhir_ids(),
+        name=_text(),
+        timezone=timezones(),
+        address=st.none() | addresses(),
+        kind=st.none() | codeable_concepts(),
+        managing_organization=st.none() | references(["Organization"]),
+    )
+
+
+def coverages() -> st.SearchStrategy[Coverage]:
+    """``Coverage`` values, every line of business."""
+    return st.builds(
+        Coverage,
+        id=fhir_ids(),
+        beneficiary=references(["Patient"]),
+        payer=references(["Organization"]),
+        plan=_text(),
+        member_id=identifiers(),
+        line_of_business=st.sampled_from(LineOfBusiness),
+        period=st.none() | intervals(max_duration=_dt.timedelta(days=800)),
+    )
+
+
+def business_calendars() -> st.SearchStrategy[BusinessCalendar]:
+    """``BusinessCalendar`` values: US federal, some states, observed or not, closures."""
+    return st.builds(
+        BusinessCalendar,
+        country=st.just("US"),
+        subdivision=st.none() | st.sampled_from(("CA", "TX", "NY", "IL", "MA")),
+        observed=st.booleans(),
+        weekend=st.sampled_from((frozenset({5, 6}), frozenset({6}))),
+        closures=st.frozensets(dates(min_value=_dt.date(2025, 1, 1)), max_size=3),
+        timezone=st.none() | timezones(),
+    )
+
+
+def event_ids() -> st.SearchStrategy[str]:
+    """Event ids (UUID strings)."""
+    return st.uuids().map(str)
+
+
+def domain_events(event_type: type[E], **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[E]:
+    """Events of ``event_type`` with a fresh id, an aware ``occurred_at`` and ``fields``.
+
+    ``recorded_at`` is left ``None`` (the machine stamps it) unless given in ``fields``.
+    """
+    return st.builds(
+        event_type,
+        event_id=event_ids(),
+        occurred_at=aware_datetimes(),
+        actor=st.none() | references(["Practitioner", "Organization"]),
+        **fields,
+    )
+
+
+def audit_entries() -> st.SearchStrategy[AuditEntry]:
+    """``AuditEntry`` values."""
+    return st.builds(
+        AuditEntry,
+        event_id=event_ids(),
+        event_type=st.sampled_from(("ReferralSent", "ReferralAccepted", "AppointmentBooked")),
+        occurred_at=aware_datetimes(),
+        recorded_at=aware_datetimes(),
+        from_state=st.sampled_from(("draft", "requested", "accepted")),
+        to_state=st.sampled_from(("requested", "accepted", "completed")),
+        actor=st.none() | references(["Practitioner"]),
+        reason=st.none() | _text(),
+    )
+
+
+def audit_trails() -> st.SearchStrategy[AuditTrail]:
+    """``AuditTrail`` values of up to five entries."""
+    return st.lists(audit_entries(), max_size=5).map(lambda entries: AuditTrail(tuple(entries)))
