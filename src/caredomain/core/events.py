@@ -135,11 +135,18 @@ def _entries(value: Iterable[AuditEntry]) -> tuple[AuditEntry, ...]:
 class AuditTrail:
     """The applied events of one value, oldest first. Immutable: :meth:`append` returns a copy.
 
+    Membership (``event_id in trail``), which every state-machine step checks for
+    idempotency, is a set lookup, not a scan.
+
     Attributes:
         entries: The entries, in the order applied.
     """
 
     entries: tuple[AuditEntry, ...] = attrs.field(default=(), converter=_entries)
+    _ids: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_ids", frozenset(e.event_id for e in self.entries))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -148,7 +155,7 @@ class AuditTrail:
         return iter(self.entries)
 
     def __contains__(self, event_id: object) -> bool:
-        return any(entry.event_id == event_id for entry in self.entries)
+        return event_id in self._ids
 
     @property
     def last(self) -> AuditEntry | None:
@@ -157,4 +164,7 @@ class AuditTrail:
 
     def append(self, entry: AuditEntry) -> AuditTrail:
         """A new trail with ``entry`` added at the end."""
-        return AuditTrail((*self.entries, entry))
+        new = object.__new__(AuditTrail)
+        object.__setattr__(new, "entries", (*self.entries, entry))
+        object.__setattr__(new, "_ids", self._ids | {entry.event_id})
+        return new

@@ -39,7 +39,7 @@ from caredomain.core.errors import (
 )
 from caredomain.core.events import DomainEvent, event_class
 from caredomain.core.quantities import to_decimal
-from caredomain.core.time import BusinessCalendar, ensure_aware, parse_datetime
+from caredomain.core.time import ensure_aware, parse_datetime
 
 __all__ = ["converter", "from_dict", "from_json", "to_dict", "to_json"]
 
@@ -207,14 +207,6 @@ def _structure_event_factory(declared: type[DomainEvent]) -> Callable[[Any, Any]
 
 converter.register_unstructure_hook_func(_is_event, _unstructure_event)
 converter.register_structure_hook_factory(_is_event, _structure_event_factory)
-
-
-# --- business calendars: their holiday cache is not data -------------------------------
-
-converter.register_unstructure_hook(
-    BusinessCalendar,
-    make_dict_unstructure_fn(BusinessCalendar, converter, _years=cattrs.gen.override(omit=True)),
-)
 
 
 # --- errors ----------------------------------------------------------------------------

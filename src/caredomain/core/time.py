@@ -16,6 +16,7 @@ Rules of this module:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
@@ -142,15 +143,21 @@ def validate_timezone(name: str, location: str = "timezone") -> str:
     Raises:
         ValidationError: The name is unknown (``"CST"`` and ``"-06:00"`` are not IANA zones).
     """
+    if not _is_iana_zone(name):
+        raise ValidationError.at(location, "expected an IANA timezone name such as America/Chicago")
+    return name
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_iana_zone(name: str) -> bool:
+    # pendulum re-reads tz data on each lookup; the answer for a name never changes.
+    if not name or name.startswith(("+", "-")) or name[:1].isdigit():
+        return False
     try:
         pendulum.timezone(name)
     except Exception:  # pendulum raises InvalidTimezone/ZoneInfoNotFoundError/ValueError
-        raise ValidationError.at(
-            location, "expected an IANA timezone name such as America/Chicago"
-        ) from None
-    if name.startswith(("+", "-")) or name[:1].isdigit():
-        raise ValidationError.at(location, "expected an IANA timezone name, not an offset")
-    return name
+        return False
+    return True
 
 
 def _check_timezone(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
@@ -307,6 +314,32 @@ def _to_weekdays(value: Iterable[int]) -> frozenset[int]:
     return days
 
 
+_ONE_DAY = _dt.timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=256)
+def _holiday_table(
+    country: str, subdivision: str | None, observed: bool, categories: tuple[str, ...], year: int
+) -> dict[_dt.date, str]:
+    """One year of holidays from the ``holidays`` package, shared by equal calendars."""
+    try:
+        table = holidays.country_holidays(
+            country, subdiv=subdivision, years=year, observed=observed, categories=categories
+        )
+    except (NotImplementedError, ValueError):
+        raise ValidationError.at(
+            "BusinessCalendar",
+            "expected a country, subdivision and categories known to the holidays package",
+        ) from None
+    return dict(table.items())
+
+
+def _to_categories(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
 @attrs.frozen
 class BusinessCalendar:
     """Which days are business days: weekends, public holidays, and local closures.
@@ -331,13 +364,10 @@ class BusinessCalendar:
     country: str = "US"
     subdivision: str | None = None
     observed: bool = True
-    categories: tuple[str, ...] = ("public",)
+    categories: tuple[str, ...] = attrs.field(default=("public",), converter=_to_categories)
     weekend: frozenset[int] = attrs.field(default=frozenset({5, 6}), converter=_to_weekdays)
     closures: frozenset[Date] = attrs.field(factory=frozenset, converter=_to_frozen_dates)
     timezone: str | None = attrs.field(default=None, validator=_check_timezone)
-    _years: dict[int, dict[_dt.date, str]] = attrs.field(
-        init=False, factory=dict, eq=False, repr=False, hash=False
-    )
 
     def __attrs_post_init__(self) -> None:
         if len(self.weekend) == 7:
@@ -345,44 +375,33 @@ class BusinessCalendar:
         self._holidays_for(2000)  # fail fast on an unknown country, subdivision or category
 
     def _holidays_for(self, year: int) -> dict[_dt.date, str]:
-        cached = self._years.get(year)
-        if cached is None:
-            try:
-                table = holidays.country_holidays(
-                    self.country,
-                    subdiv=self.subdivision,
-                    years=year,
-                    observed=self.observed,
-                    categories=self.categories,
-                )
-            except (NotImplementedError, ValueError):
-                raise ValidationError.at(
-                    "BusinessCalendar",
-                    "expected a country, subdivision and categories known to the holidays package",
-                ) from None
-            cached = dict(table.items())
-            self._years[year] = cached
-        return cached
+        return _holiday_table(self.country, self.subdivision, self.observed, self.categories, year)
 
-    def _local_date(self, day: _dt.date) -> Date:
+    def _local_date(self, day: _dt.date) -> _dt.date:
         if isinstance(day, _dt.datetime):
             moment = ensure_aware(day, "BusinessCalendar(day)")
             if self.timezone is not None:
                 moment = moment.in_tz(self.timezone)
-            return moment.date()
-        return to_date(day)
+            return _dt.date(moment.year, moment.month, moment.day)
+        if not isinstance(day, _dt.date):
+            raise ValidationError.at("BusinessCalendar(day)", "expected a date or datetime")
+        return day
+
+    def _closed(self, day: _dt.date) -> str | None:
+        if day in self.closures:
+            return "closure"
+        return self._holidays_for(day.year).get(day)
+
+    def _open(self, day: _dt.date) -> bool:
+        return day.weekday() not in self.weekend and self._closed(day) is None
 
     def holiday(self, day: _dt.date) -> str | None:
-        """The name of the holiday (or closure) on ``day``, or ``None``."""
-        local = self._local_date(day)
-        if local in self.closures:
-            return "closure"
-        return self._holidays_for(local.year).get(local)
+        """The name of the holiday (or ``"closure"``) on ``day``, or ``None``."""
+        return self._closed(self._local_date(day))
 
     def is_business_day(self, day: _dt.date) -> bool:
         """Whether ``day`` (a date, or a datetime read in the calendar's zone) is a business day."""
-        local = self._local_date(day)
-        return local.weekday() not in self.weekend and self.holiday(local) is None
+        return self._open(self._local_date(day))
 
     def add_business_days(self, day: _dt.date, count: int) -> Date:
         """The date ``count`` business days after ``day`` (before it, if ``count`` < 0).
@@ -392,13 +411,13 @@ class BusinessCalendar:
         ``count == 0`` returns ``day``'s date unchanged.
         """
         current = self._local_date(day)
-        step = 1 if count >= 0 else -1
+        step = _ONE_DAY if count >= 0 else -_ONE_DAY
         remaining = abs(count)
         while remaining:
-            current = current.add(days=step)
-            if self.is_business_day(current):
+            current += step
+            if self._open(current):
                 remaining -= 1
-        return current
+        return Date(current.year, current.month, current.day)
 
     def business_days_between(self, start: _dt.date, end: _dt.date) -> int:
         """Business days from ``start`` to ``end``: the inverse of :meth:`add_business_days`.
@@ -409,15 +428,15 @@ class BusinessCalendar:
         """
         first, last = self._local_date(start), self._local_date(end)
         if last < first:
-            return -self._count(last.subtract(days=1), first.subtract(days=1))
+            return -self._count(last - _ONE_DAY, first - _ONE_DAY)
         return self._count(first, last)
 
-    def _count(self, after: Date, through: Date) -> int:
+    def _count(self, after: _dt.date, through: _dt.date) -> int:
         count = 0
         current = after
         while current < through:
-            current = current.add(days=1)
-            if self.is_business_day(current):
+            current += _ONE_DAY
+            if self._open(current):
                 count += 1
         return count
 
