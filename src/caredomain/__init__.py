@@ -2,15 +2,15 @@
 
 The most used core names are re-exported here; each area has its own package:
 
-* :mod:`caredomain.core` — codes, identity, time, quantities, parties, events, the
+* `caredomain.core` — codes, identity, time, quantities, parties, events, the
   state-machine kernel, JSON, errors.
-* :mod:`caredomain.scheduling`, :mod:`caredomain.referrals`,
-  :mod:`caredomain.authorization`, :mod:`caredomain.careplans` — the areas.
-* :mod:`caredomain.adapters` — HL7 v2 and FHIR (the only place that imports hl7apy and
+* `caredomain.scheduling`, `caredomain.referrals`,
+  `caredomain.authorization`, `caredomain.careplans` — the areas.
+* `caredomain.adapters` — HL7 v2 and FHIR (the only place that imports hl7apy and
   fhir.resources, lazily).
-* :mod:`caredomain.testing` — Hypothesis strategies and test clocks for your own tests.
+* `caredomain.testing` — Hypothesis strategies and test clocks for your own tests.
 
-Importing :mod:`caredomain` or any area never imports hl7apy, fhir.resources or pydantic.
+Importing `caredomain` or any area never imports hl7apy, fhir.resources or pydantic.
 """
 
 from caredomain._version import __version__

@@ -12,7 +12,7 @@ __all__ = ["require"]
 
 
 def require(module: str, *, package: str | None = None, extra: str | None = None) -> ModuleType:
-    """Import ``module`` now, or raise :class:`MissingDependencyError` naming what to install.
+    """Import ``module`` now, or raise `MissingDependencyError` naming what to install.
 
     When the distribution is installed but ``module`` is not part of it,
     ``ModuleNotFoundError`` propagates unchanged.

@@ -1,7 +1,7 @@
 """Authorization: payer rule packs, requirement checks with explanations, the case lifecycle.
 
-Built by the authorization issue on :mod:`caredomain.core`.
-This area imports only :mod:`caredomain.core`, never another area or an adapter.
+Built by the authorization issue on `caredomain.core`.
+This area imports only `caredomain.core`, never another area or an adapter.
 """
 
 __all__: list[str] = []

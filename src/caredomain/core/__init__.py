@@ -2,7 +2,7 @@
 
 Codes, identity, time, quantities, parties, events, the state-machine kernel, the one JSON
 converter and the error tree. Everything public is re-exported here and, for the most used
-names, from :mod:`caredomain` itself.
+names, from `caredomain` itself.
 """
 
 from caredomain.core.codes import (

@@ -3,7 +3,7 @@
 System URIs are the canonical ones from HL7 Terminology (THO, terminology.hl7.org) and the
 FHIR R4 specification ("Using Codes in Resources", section 4.1, and the "External code
 systems" table). Short names (``"CPT"``, ``"ICD-10-CM"``) as used in caredomain's JSON
-inputs resolve to those URIs through :func:`resolve_system`.
+inputs resolve to those URIs through `resolve_system`.
 """
 
 from __future__ import annotations
@@ -46,16 +46,16 @@ LOINC: Final = "http://loinc.org"
 SNOMED_CT: Final = "http://snomed.info/sct"
 ICD_10_CM: Final = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT: Final = "http://www.ama-assn.org/go/cpt"
-#: HCPCS Level II (OID 2.16.840.1.113883.6.285), THO CodeSystem ``HCPCS-all-codes``.
 HCPCS: Final = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+"""HCPCS Level II (OID 2.16.840.1.113883.6.285), THO CodeSystem ``HCPCS-all-codes``."""
 UCUM: Final = "http://unitsofmeasure.org"
 RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
-#: National Provider Identifier, an identifier system (FHIR R4 "Identifier systems").
 NPI: Final = "http://hl7.org/fhir/sid/us-npi"
-#: NUCC Health Care Provider Taxonomy, for practitioner specialties.
+"""National Provider Identifier, an identifier system (FHIR R4 "Identifier systems")."""
 NUCC_TAXONOMY: Final = "http://nucc.org/provider-taxonomy"
-#: X12 service type codes (used by Da Vinci PAS and eligibility).
+"""NUCC Health Care Provider Taxonomy, for practitioner specialties."""
 X12_SERVICE_TYPE: Final = "https://codesystem.x12.org/005010/1365"
+"""X12 service type codes (used by Da Vinci PAS and eligibility)."""
 
 # FHIR code systems (FHIR R4 value sets bound "required" on the resources caredomain maps).
 FHIR_ADMINISTRATIVE_GENDER: Final = "http://hl7.org/fhir/administrative-gender"

@@ -1,7 +1,6 @@
 """The exceptions caredomain raises, as one tree.
 
-::
-
+```text
     CareDomainError
      ├── ValidationError (also ValueError)       a value does not fit its type or rule
      │    ├── NaiveDatetimeError                 a datetime without an offset at a boundary
@@ -13,6 +12,7 @@
      ├── ConflictError                           a write collides with existing state
      ├── RuleError                               a rule, template or machine definition is wrong
      └── MissingDependencyError (also ImportError)  an optional package is not installed
+```
 
 Rules of this module:
 
@@ -78,7 +78,7 @@ class ValidationError(CareDomainError, ValueError):
     """A value does not fit its declared type or a domain rule.
 
     Raised by model constructors (field validators) and by ``from_dict``/``from_json``.
-    All problems found in one input are reported together in :attr:`problems`.
+    All problems found in one input are reported together in `problems`.
 
     Attributes:
         problems: Every problem found, each with its path and what was expected.

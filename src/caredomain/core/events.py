@@ -1,9 +1,9 @@
 """Domain events and the audit trail they leave.
 
 A domain event is a fact that happened ("the referral was accepted at 10:02 by Dr. Chen").
-Areas subclass :class:`DomainEvent`; each subclass is registered under its class name (or its
+Areas subclass `DomainEvent`; each subclass is registered under its class name (or its
 ``event_type`` class variable) so that the one converter can read a stored event back as the
-right class. State machines record every applied event as an :class:`AuditEntry`.
+right class. State machines record every applied event as an `AuditEntry`.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _entries(value: Iterable[AuditEntry]) -> tuple[AuditEntry, ...]:
 
 @attrs.frozen
 class AuditTrail:
-    """The applied events of one value, oldest first. Immutable: :meth:`append` returns a copy.
+    """The applied events of one value, oldest first. Immutable: `append` returns a copy.
 
     Membership (``event_id in trail``), which every state-machine step checks for
     idempotency, is a set lookup, not a scan.

@@ -1,11 +1,11 @@
 """Identity: business identifiers, typed references, and id generation.
 
-* :class:`Identifier` is what another system calls a thing (an MRN, an NPI, a placer order
+* `Identifier` is what another system calls a thing (an MRN, an NPI, a placer order
   number): FHIR ``Identifier``, HL7 v2 ``CX``/``EI``.
-* :class:`Reference` points at a domain value by its caredomain id, by an identifier, or by
+* `Reference` points at a domain value by its caredomain id, by an identifier, or by
   both, and names the kind of thing it points at (FHIR ``Reference.type``).
-* :class:`IdSource` makes ids. :class:`RandomIds` gives UUIDv4 strings; :class:`SequentialIds`
-  gives the same sequence for the same seed (reproducible tests); :func:`stable_id` derives
+* `IdSource` makes ids. `RandomIds` gives UUIDv4 strings; `SequentialIds`
+  gives the same sequence for the same seed (reproducible tests); `stable_id` derives
   an id from content (UUIDv5), so converting the same message twice yields the same ids.
 """
 
@@ -30,12 +30,11 @@ __all__ = [
     "stable_id",
 ]
 
-#: The UUIDv5 namespace of caredomain's derived ids (uuid5 of the DNS namespace and
-#: ``caredomain.dev``), fixed forever so that derived ids are stable across releases.
 CAREDOMAIN_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_DNS, "caredomain.dev")
+"""The UUIDv5 namespace of caredomain's derived ids (uuid5 of the DNS namespace and
+``caredomain.dev``), fixed forever so that derived ids are stable across releases.
+"""
 
-#: The kinds of value a :class:`Reference` may point at: FHIR resource type names of the
-#: resources caredomain's domain values map to.
 REFERENCE_TARGETS: Final = frozenset(
     {
         "Appointment",
@@ -64,6 +63,9 @@ REFERENCE_TARGETS: Final = frozenset(
         "Task",
     }
 )
+"""The kinds of value a `Reference` may point at: FHIR resource type names of the resources
+caredomain's domain values map to.
+"""
 
 
 def _check_value(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -108,7 +110,7 @@ class Reference:
 
     Attributes:
         target: The kind of value pointed at, a FHIR resource type name
-            (see :data:`REFERENCE_TARGETS`).
+            (see `REFERENCE_TARGETS`).
         id: The target's id, if known.
         identifier: The target's business identifier, if known.
         display: Text for humans; not used for matching. Kept out of ``repr``.
@@ -138,7 +140,7 @@ def stable_id(*parts: str) -> str:
     """Derive a stable id from content: the same parts always give the same id.
 
     Used by converters so that the same HL7 message converted twice yields the same FHIR
-    ids, and by tests. The result is a UUIDv5 string in :data:`CAREDOMAIN_NAMESPACE`.
+    ids, and by tests. The result is a UUIDv5 string in `CAREDOMAIN_NAMESPACE`.
 
     >>> stable_id("MSG00001", "PID", "1") == stable_id("MSG00001", "PID", "1")
     True

@@ -137,10 +137,6 @@ _ALIASES: Final[dict[str, str]] = {
     "μg": "ug",
 }
 
-#: Molar masses (g/mol) of analytes reported in both mg/dL and mmol/L in US and SI labs.
-#: Glucose C6H12O6 180.156; cholesterol C27H46O 386.65; triglycerides as triolein 885.4
-#: (the convention behind the 0.01129 factor); creatinine 113.12 (to umol/L); urea nitrogen
-#: as N2 28.014 (BUN mg/dL to urea mmol/L).
 MOLAR_MASS: Final[dict[str, Decimal]] = {
     "glucose": D("180.156"),
     "cholesterol": D("386.65"),
@@ -148,6 +144,11 @@ MOLAR_MASS: Final[dict[str, Decimal]] = {
     "creatinine": D("113.12"),
     "urea-nitrogen": D("28.014"),
 }
+"""Molar masses (g/mol) of analytes reported in both mg/dL and mmol/L in US and SI labs. Glucose
+C6H12O6 180.156; cholesterol C27H46O 386.65; triglycerides as triolein 885.4 (the convention
+behind the 0.01129 factor); creatinine 113.12 (to umol/L); urea nitrogen as N2 28.014 (BUN mg/dL
+to urea mmol/L).
+"""
 
 
 def normalize_unit(unit: str) -> str:
@@ -161,7 +162,7 @@ def normalize_unit(unit: str) -> str:
 
 
 def known_units() -> frozenset[str]:
-    """The UCUM codes :func:`convert` understands."""
+    """The UCUM codes `convert` understands."""
     return frozenset(_UNITS)
 
 
@@ -209,7 +210,7 @@ def _unit(code: str, location: str, *, other: str | None = None) -> _Unit:
 
 
 def can_convert(from_unit: str, to_unit: str, *, analyte: str | None = None) -> bool:
-    """Whether :func:`convert` would succeed for this pair (and analyte)."""
+    """Whether `convert` would succeed for this pair (and analyte)."""
     a, b = _UNITS.get(normalize_unit(from_unit)), _UNITS.get(normalize_unit(to_unit))
     if a is None or b is None:
         return False
@@ -230,7 +231,7 @@ def convert(value: Decimal, from_unit: str, to_unit: str, *, analyte: str | None
         from_unit: Its UCUM unit (common spellings such as ``lb`` are accepted).
         to_unit: The UCUM unit wanted.
         analyte: For mass <-> substance concentration (``mg/dL`` <-> ``mmol/L``), the
-            substance whose molar mass to use: a key of :data:`MOLAR_MASS`.
+            substance whose molar mass to use: a key of `MOLAR_MASS`.
 
     Raises:
         UnitError: A unit is unknown, the dimensions differ, or a molar conversion lacks a
@@ -288,7 +289,7 @@ class Quantity:
     Construct with any exact number (``Quantity(72.5, "kg")`` reads the float by its repr);
     common unit spellings are normalized (``"lb"`` becomes ``"[lb_av]"``). Equality is
     exact on (value, unit): ``Quantity(1, "kg") != Quantity(1000, "g")``; compare converted
-    values with :meth:`to` or :meth:`same_amount`.
+    values with `to` or `same_amount`.
 
     Attributes:
         value: The magnitude, exact.
@@ -299,7 +300,7 @@ class Quantity:
     unit: str = attrs.field(converter=normalize_unit, validator=_check_unit)
 
     def to(self, unit: str, *, analyte: str | None = None) -> Quantity:
-        """This amount in another unit (see :func:`convert`)."""
+        """This amount in another unit (see `convert`)."""
         target = normalize_unit(unit)
         return Quantity(convert(self.value, self.unit, target, analyte=analyte), target)
 

@@ -1,7 +1,7 @@
 """caredomain's own JSON: exactly one ``cattrs`` converter, every hook registered here.
 
 * Datetimes are RFC 3339 strings with an offset (``2026-03-02T09:00:00-06:00``); a string
-  without one is refused (:class:`~caredomain.core.errors.NaiveDatetimeError` as a problem).
+  without one is refused (`NaiveDatetimeError` as a problem).
   Zone *names* are not carried by a timestamp; types that need one have a ``timezone`` field.
 * Dates are ``YYYY-MM-DD``. Decimals are strings (``"72.5"``) so no float ever touches them;
   numbers are accepted on input.
@@ -9,7 +9,7 @@
 * Domain events carry a ``"type"`` key naming their registered event type, so a list of
   mixed events reads back as the right classes.
 * Reading is strict: unknown keys, missing required keys and wrong types are all reported
-  together, each with its path, as one :class:`~caredomain.core.errors.ValidationError`
+  together, each with its path, as one `ValidationError`
   built by cattrs' ``transform_error`` (never by hand-kept paths). No message carries the
   offending value.
 """
@@ -45,11 +45,12 @@ __all__ = ["converter", "from_dict", "from_json", "to_dict", "to_json"]
 
 T = TypeVar("T")
 
-#: The converter. Areas register hooks for their own types here, in this module's style,
-#: rather than making converters of their own.
 converter: Final[cattrs.Converter] = make_converter(
     detailed_validation=True, forbid_extra_keys=True
 )
+"""The converter. Areas register hooks for their own types here, in this module's style, rather
+than making converters of their own.
+"""
 
 
 # --- scalars ---------------------------------------------------------------------------
@@ -265,7 +266,7 @@ def from_dict(data: Any, cls: type[T]) -> T:
     Raises:
         ValidationError: Every problem found, each with its path (``$.names[0].family``).
             When every problem is a naive datetime, the error is a
-            :class:`NaiveDatetimeError`.
+            `NaiveDatetimeError`.
     """
     subject = _type_name(cls)
     try:
@@ -303,7 +304,7 @@ def from_json(text: str | bytes, cls: type[T]) -> T:
 
     Raises:
         ParseError: The text is not JSON (with line and column, never the text itself).
-        ValidationError: The JSON does not describe a ``cls`` (see :func:`from_dict`).
+        ValidationError: The JSON does not describe a ``cls`` (see `from_dict`).
     """
     try:
         data = json.loads(text)

@@ -7,9 +7,9 @@ Rules of this module (after h11's ``_state.py``):
    Nothing about a machine's behaviour lives outside its table.
 2. Applying an event is pure: ``machine.apply(value, event, clock)`` returns a new value and
    the recorded event, or raises. The value is a frozen attrs instance with a ``state`` and
-   a ``trail`` (:class:`~caredomain.core.events.AuditTrail`) field.
+   a ``trail`` (`AuditTrail`) field.
 3. An event id already in the trail is a no-op (idempotent replay). An event that occurred
-   before the last applied one raises :class:`~caredomain.core.errors.OutOfOrderEvent`.
+   before the last applied one raises `OutOfOrderEvent`.
 4. Terminal states accept only transitions declared as corrections (``entered-in-error``).
 5. The table renders itself as Mermaid ``stateDiagram-v2`` so diagrams are never drawn by hand.
 """
@@ -40,7 +40,7 @@ V = TypeVar("V", bound="Stateful")
 
 
 class Stateful(Protocol):
-    """What a value needs to be driven by a :class:`Machine`: a state and an audit trail."""
+    """What a value needs to be driven by a `Machine`: a state and an audit trail."""
 
     @property
     def state(self) -> StrEnum:
@@ -98,7 +98,7 @@ class Transition(Generic[S]):
 
 @attrs.frozen
 class Applied(Generic[V]):
-    """What :meth:`Machine.apply` returns.
+    """What `Machine.apply` returns.
 
     Attributes:
         value: The new value (the same object when the event was a duplicate).

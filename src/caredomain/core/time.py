@@ -3,12 +3,12 @@
 Rules of this module:
 
 1. Every datetime that crosses a public boundary is aware. A naive ``datetime`` raises
-   :class:`~caredomain.core.errors.NaiveDatetimeError` naming the field it arrived in;
+   `NaiveDatetimeError` naming the field it arrived in;
    nothing here ever assumes UTC or the machine's zone for a naive value.
 2. Intervals are half-open, ``[start, end)``: a 09:00-09:30 visit and a 09:30-10:00 visit do
    not overlap.
-3. Engines never read the wall clock; they take a :class:`Clock`. Tests pass a
-   :class:`FixedClock` or a :class:`ManualClock`.
+3. Engines never read the wall clock; they take a `Clock`. Tests pass a
+   `FixedClock` or a `ManualClock`.
 4. Business days come from the ``holidays`` package (maintained country and subdivision
    calendars, with observed-day rules), never from hand-written tables.
 """
@@ -87,7 +87,7 @@ def instant_key(value: _dt.datetime | None) -> int | None:
 def to_datetime(value: _dt.datetime) -> DateTime:
     """Attrs converter: a stdlib aware datetime becomes a pendulum ``DateTime``.
 
-    A naive value is passed through unchanged so that :func:`check_aware`, which knows the
+    A naive value is passed through unchanged so that `check_aware`, which knows the
     field's name, can reject it with a precise location.
     """
     aware = isinstance(value, _dt.datetime) and value.utcoffset() is not None
@@ -121,7 +121,7 @@ def parse_datetime(text: str, location: str = "$") -> DateTime:
     """Parse an RFC 3339 / ISO 8601 datetime that carries a UTC offset.
 
     ``2026-03-02T09:00:00-06:00`` and ``2026-03-02T15:00:00Z`` are accepted; a value without
-    an offset raises :class:`NaiveDatetimeError` (pendulum's own parser would silently take
+    an offset raises `NaiveDatetimeError` (pendulum's own parser would silently take
     UTC, which is how appointments end up an hour off).
 
     Raises:
@@ -259,7 +259,7 @@ class SystemClock:
 
 @attrs.frozen
 class FixedClock:
-    """A clock stopped at ``at``: every call to :meth:`now` returns the same instant."""
+    """A clock stopped at ``at``: every call to `now` returns the same instant."""
 
     at: DateTime = attrs.field(converter=to_datetime, validator=check_aware, eq=instant_key)
 
@@ -420,7 +420,7 @@ class BusinessCalendar:
         return Date(current.year, current.month, current.day)
 
     def business_days_between(self, start: _dt.date, end: _dt.date) -> int:
-        """Business days from ``start`` to ``end``: the inverse of :meth:`add_business_days`.
+        """Business days from ``start`` to ``end``: the inverse of `add_business_days`.
 
         Forward (``end >= start``) it counts the business days in ``(start, end]``;
         backward it counts those in ``[end, start)`` and negates, so that

@@ -1,9 +1,9 @@
 """Test helpers that are public API: Hypothesis strategies and controllable clocks.
 
-* :mod:`caredomain.testing.strategies` — a strategy for every public core type.
-* :class:`FixedClock` and :class:`ManualClock` — clocks for sans-IO engines under test.
+* `caredomain.testing.strategies` — a strategy for every public core type.
+* `FixedClock` and `ManualClock` — clocks for sans-IO engines under test.
 
-``hypothesis`` is needed only when :mod:`caredomain.testing.strategies` is imported
+``hypothesis`` is needed only when `caredomain.testing.strategies` is imported
 (install ``caredomain[test]``).
 """
 

@@ -3,15 +3,17 @@
 Every strategy returns valid values (ones the type's validators accept), including the
 awkward ones real feeds produce: timezones with DST and half-hour offsets, instants inside
 DST gaps and folds, units spelled in aliases, decimals with many places. Use them in your
-own tests::
+own tests:
 
-    from hypothesis import given
-    from caredomain import from_json, to_json
-    from caredomain.testing import strategies as cst
+```python
+from hypothesis import given
+from caredomain import from_json, to_json
+from caredomain.testing import strategies as cst
 
-    @given(cst.patients())
-    def test_my_store_round_trips(patient):
-        assert from_json(to_json(patient), type(patient)) == patient
+@given(cst.patients())
+def test_my_store_round_trips(patient):
+    assert from_json(to_json(patient), type(patient)) == patient
+```
 
 Strategies take keyword arguments to narrow them (``quantities(units=["kg", "[lb_av]"])``,
 ``aware_datetimes(timezones=["America/Chicago"])``).
@@ -89,9 +91,6 @@ __all__ = [
 
 E = TypeVar("E", bound=DomainEvent)
 
-#: IANA zones the default strategies draw from: US zones with and without DST, a southern
-#: hemisphere DST zone, half- and quarter-hour offsets, a zone whose DST shift is at
-#: midnight, and UTC.
 TIMEZONES: tuple[str, ...] = (
     "UTC",
     "America/New_York",
@@ -109,6 +108,10 @@ TIMEZONES: tuple[str, ...] = (
     "Asia/Kolkata",
     "Asia/Kathmandu",
 )
+"""IANA zones the default strategies draw from: US zones with and without DST, a southern
+hemisphere DST zone, half- and quarter-hour offsets, a zone whose DST shift is at midnight, and
+UTC.
+"""
 
 _FHIR_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-."
 _CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.*"
@@ -131,7 +134,7 @@ def fhir_ids() -> st.SearchStrategy[str]:
 
 
 def timezones(zones: Sequence[str] = TIMEZONES) -> st.SearchStrategy[str]:
-    """IANA timezone names (by default :data:`TIMEZONES`)."""
+    """IANA timezone names (by default `TIMEZONES`)."""
     return st.sampled_from(tuple(zones))
 
 
