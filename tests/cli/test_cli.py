@@ -56,3 +56,17 @@ def test_python_dash_m_and_console_script_agree():
         check=True,
     ).stdout
     assert out.strip() == f"caredomain {__version__}"
+
+
+def test_diagram_prints_the_appointment_machine(capsys):
+    assert main(["diagram", "appointment"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("stateDiagram-v2\n")
+    assert "    booked --> noshow : PatientNoShow [after-start]" in out
+    assert '    state "checked-in" as checked_in' in out
+
+
+def test_diagram_of_an_unknown_machine_is_a_usage_error():
+    with pytest.raises(SystemExit) as info:
+        main(["diagram", "teleporter"])
+    assert info.value.code == 2

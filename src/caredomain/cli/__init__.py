@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from caredomain._version import __version__
-from caredomain.cli import _demo
+from caredomain.cli import _demo, _diagram
 from caredomain.core.errors import CareDomainError
 
 __all__ = ["build_parser", "main"]
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"caredomain {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _demo.register(commands)
+    _diagram.register(commands)
     return parser
 
 

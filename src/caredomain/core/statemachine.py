@@ -73,6 +73,10 @@ def _frozen_states(value: Iterable[Any]) -> frozenset[Any]:
     return frozenset(value)
 
 
+def _guards(value: Iterable[Guard]) -> tuple[Guard, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Transition(Generic[S]):
     """One row of a machine's table.
@@ -91,7 +95,7 @@ class Transition(Generic[S]):
     event: type[DomainEvent]
     sources: frozenset[S] = attrs.field(converter=_frozen_states)
     target: S | None
-    guards: tuple[Guard, ...] = attrs.field(default=(), converter=tuple)
+    guards: tuple[Guard, ...] = attrs.field(default=(), converter=_guards)
     effect: Callable[[Any, Any], Any] | None = attrs.field(default=None, eq=False)
     correction: bool = False
 

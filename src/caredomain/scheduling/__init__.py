@@ -1,7 +1,55 @@
-"""Scheduling: availability, slot search, booking without double-booking, and an optimizer.
+"""Scheduling: schedules and slots, availability templates, and the appointment lifecycle.
 
-Built by the scheduling issue on `caredomain.core`.
+Built so far: the FHIR-shaped models (`caredomain.scheduling.slots`), weekly
+availability expanded into slots in local time across DST
+(`caredomain.scheduling.availability`), and the appointment state machine
+(`caredomain.scheduling.appointments`). Slot search, booking with holds,
+the optimizer and reminders follow.
+
 This area imports only `caredomain.core`, never another area or an adapter.
 """
 
-__all__: list[str] = []
+from caredomain.scheduling.appointments import (
+    APPOINTMENT_MACHINE,
+    Appointment,
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentEnteredInError,
+    AppointmentFulfilled,
+    AppointmentPended,
+    AppointmentRescheduled,
+    AppointmentStatus,
+    AppointmentWaitlisted,
+    Participant,
+    ParticipationStatus,
+    PatientArrived,
+    PatientCheckedIn,
+    PatientNoShow,
+)
+from caredomain.scheduling.availability import AvailabilityTemplate, Session, generate_slots
+from caredomain.scheduling.slots import SCHEDULE_ACTORS, Schedule, Slot, SlotStatus
+
+__all__ = [
+    "APPOINTMENT_MACHINE",
+    "SCHEDULE_ACTORS",
+    "Appointment",
+    "AppointmentBooked",
+    "AppointmentCancelled",
+    "AppointmentEnteredInError",
+    "AppointmentFulfilled",
+    "AppointmentPended",
+    "AppointmentRescheduled",
+    "AppointmentStatus",
+    "AppointmentWaitlisted",
+    "AvailabilityTemplate",
+    "Participant",
+    "ParticipationStatus",
+    "PatientArrived",
+    "PatientCheckedIn",
+    "PatientNoShow",
+    "Schedule",
+    "Session",
+    "Slot",
+    "SlotStatus",
+    "generate_slots",
+]
