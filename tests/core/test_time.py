@@ -15,7 +15,9 @@ from caredomain.core import (
     SystemClock,
     ValidationError,
     epoch_us,
+    format_duration,
     parse_datetime,
+    parse_duration,
     validate_timezone,
 )
 from caredomain.testing import strategies as cst
@@ -335,3 +337,39 @@ def test_fold_times_survive_a_json_round_trip():
 def test_epoch_us_is_exact():
     assert epoch_us(pendulum.datetime(1970, 1, 1, tz="UTC")) == 0
     assert epoch_us(pendulum.datetime(2026, 1, 1, 0, 0, 0, 1, tz="UTC")) == 1767225600000001
+
+
+# --- durations ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("P7D", dt.timedelta(days=7)),
+        ("PT72H", dt.timedelta(hours=72)),
+        ("PT1H30M", dt.timedelta(minutes=90)),
+        ("P2W", dt.timedelta(weeks=2)),
+        ("P1DT2H3M4.5S", dt.timedelta(days=1, hours=2, minutes=3, seconds=4.5)),
+        ("-PT15M", dt.timedelta(minutes=-15)),
+        ("PT0S", dt.timedelta(0)),
+    ],
+)
+def test_parse_duration(text, value):
+    assert parse_duration(text) == value
+
+
+@pytest.mark.parametrize("text", ["P1M", "P1Y", "P", "PT", "7 days", "", "P1DT"])
+def test_durations_in_months_or_malformed_are_refused(text):
+    with pytest.raises(ValidationError):
+        parse_duration(text)
+
+
+@given(st.timedeltas(min_value=dt.timedelta(days=-3000), max_value=dt.timedelta(days=3000)))
+def test_duration_round_trip(value):
+    assert parse_duration(format_duration(value)) == value
+
+
+def test_format_duration_is_canonical():
+    assert format_duration(dt.timedelta(hours=72)) == "P3D"
+    assert format_duration(dt.timedelta(minutes=90)) == "PT1H30M"
+    assert format_duration(dt.timedelta(0)) == "PT0S"

@@ -3,7 +3,8 @@
 * Datetimes are RFC 3339 strings with an offset (``2026-03-02T09:00:00-06:00``); a string
   without one is refused (`NaiveDatetimeError` as a problem).
   Zone *names* are not carried by a timestamp; types that need one have a ``timezone`` field.
-* Dates are ``YYYY-MM-DD``. Decimals are strings (``"72.5"``) so no float ever touches them;
+* Dates are ``YYYY-MM-DD``; durations ISO 8601 (``PT30M``, ``P7D``); local times
+  ``08:30:00``. Decimals are strings (``"72.5"``) so no float ever touches them;
   numbers are accepted on input.
 * Enums are their values; tuples are lists; sets are sorted lists, so output is stable.
 * Domain events carry a ``"type"`` key naming their registered event type, so a list of
@@ -39,7 +40,7 @@ from caredomain.core.errors import (
 )
 from caredomain.core.events import DomainEvent, event_class
 from caredomain.core.quantities import to_decimal
-from caredomain.core.time import ensure_aware, parse_datetime
+from caredomain.core.time import ensure_aware, format_duration, parse_datetime, parse_duration
 
 __all__ = ["converter", "from_dict", "from_json", "to_dict", "to_json"]
 
@@ -98,6 +99,30 @@ converter.register_unstructure_hook(Date, lambda value: value.isoformat())
 converter.register_structure_hook(Date, _structure_date)
 converter.register_unstructure_hook(Decimal, str)
 converter.register_structure_hook(Decimal, _structure_decimal)
+
+
+def _structure_timedelta(value: Any, _type: type) -> _dt.timedelta:
+    if isinstance(value, _dt.timedelta):
+        return value
+    return parse_duration(value, "duration")
+
+
+def _structure_time(value: Any, _type: type) -> _dt.time:
+    if isinstance(value, _dt.time) and value.tzinfo is None:
+        return value
+    try:
+        parsed = _dt.time.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is not None:
+        raise ValidationError.at("time", "expected a local wall-clock time such as 08:30")
+    return parsed
+
+
+converter.register_unstructure_hook(_dt.timedelta, format_duration)
+converter.register_structure_hook(_dt.timedelta, _structure_timedelta)
+converter.register_unstructure_hook(_dt.time, lambda value: value.isoformat())
+converter.register_structure_hook(_dt.time, _structure_time)
 
 
 def _structure_enum(value: Any, type_: type[Enum]) -> Enum:
@@ -233,7 +258,19 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
             return f"expected {_type_name(type_)}"  # the declared type says "or null"
         return "; ".join(
             p.message
-            if p.path in {"$", "datetime", "date", "decimal", "str", "int", "bool", "array"}
+            if p.path
+            in {
+                "$",
+                "datetime",
+                "date",
+                "decimal",
+                "str",
+                "int",
+                "bool",
+                "array",
+                "duration",
+                "time",
+            }
             else f"{p.message} ({p.path})"
             for p in exc.problems
         )

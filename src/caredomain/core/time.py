@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import re
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
@@ -37,8 +38,10 @@ __all__ = [
     "check_aware",
     "ensure_aware",
     "epoch_us",
+    "format_duration",
     "instant_key",
     "parse_datetime",
+    "parse_duration",
     "to_date",
     "to_datetime",
     "validate_timezone",
@@ -135,6 +138,62 @@ def parse_datetime(text: str, location: str = "$") -> DateTime:
             location, "expected an RFC 3339 datetime such as 2026-03-02T09:00:00-06:00"
         ) from None
     return ensure_aware(parsed, location)
+
+
+_DURATION = re.compile(
+    r"^(?P<sign>-)?P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d{1,6})?)S)?)?$"
+)
+
+
+def parse_duration(text: str, location: str = "$") -> _dt.timedelta:
+    """Parse an ISO 8601 duration of weeks, days, hours, minutes and seconds.
+
+    ``P7D``, ``PT72H``, ``PT1H30M``, ``P2W``, ``-PT15M``. Years and months are refused: their
+    length depends on the calendar, so a deadline in months is a calendar rule, not a
+    duration.
+
+    Raises:
+        ValidationError: Not such a duration.
+    """
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None or text in ("P", "-P") or text.endswith("T"):
+        raise ValidationError.at(
+            location, "expected an ISO 8601 duration such as P7D, PT72H or PT1H30M (no Y or M)"
+        )
+    parts = match.groupdict()
+    value = _dt.timedelta(
+        weeks=int(parts["weeks"] or 0),
+        days=int(parts["days"] or 0),
+        hours=int(parts["hours"] or 0),
+        minutes=int(parts["minutes"] or 0),
+        seconds=float(parts["seconds"] or 0),
+    )
+    return -value if parts["sign"] else value
+
+
+def format_duration(value: _dt.timedelta) -> str:
+    """Write a ``timedelta`` as an ISO 8601 duration (``P7D``, ``PT72H``, ``P1DT2H30M``).
+
+    Whole days are written as days, the rest as hours, minutes and seconds; the inverse of
+    :func:`parse_duration`.
+    """
+    sign = "-" if value < _dt.timedelta(0) else ""
+    rest = abs(value)
+    days, seconds, micros = rest.days, rest.seconds, rest.microseconds
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    out = f"{sign}P{days}D" if days else f"{sign}P"
+    clock = ""
+    if hours:
+        clock += f"{hours}H"
+    if minutes:
+        clock += f"{minutes}M"
+    if seconds or micros:
+        clock += f"{seconds}.{micros:06d}".rstrip("0").rstrip(".") + "S"
+    if clock:
+        out += "T" + clock
+    return out if out not in ("P", "-P") else "PT0S"
 
 
 def validate_timezone(name: str, location: str = "timezone") -> str:
