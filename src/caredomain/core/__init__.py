@@ -97,6 +97,7 @@ from caredomain.core.time import (
     to_datetime,
     validate_timezone,
 )
+from caredomain.core.tomlfile import TomlDocument, load_toml
 
 __all__ = [
     "CAREDOMAIN_NAMESPACE",
@@ -163,6 +164,7 @@ __all__ = [
     "SequentialIds",
     "Stateful",
     "SystemClock",
+    "TomlDocument",
     "Transition",
     "UnitError",
     "ValidationError",
@@ -180,6 +182,7 @@ __all__ = [
     "hl7_v2_table",
     "instant_key",
     "known_units",
+    "load_toml",
     "normalize_unit",
     "parse_datetime",
     "parse_duration",

@@ -27,10 +27,19 @@ from caredomain.scheduling.appointments import (
     PatientNoShow,
 )
 from caredomain.scheduling.availability import AvailabilityTemplate, Session, generate_slots
+from caredomain.scheduling.requests import (
+    DEFAULT_POLICY,
+    AppointmentRequest,
+    Predecessor,
+    Preferences,
+    UrgencyClass,
+    UrgencyPolicy,
+)
 from caredomain.scheduling.slots import SCHEDULE_ACTORS, Schedule, Slot, SlotStatus
 
 __all__ = [
     "APPOINTMENT_MACHINE",
+    "DEFAULT_POLICY",
     "SCHEDULE_ACTORS",
     "Appointment",
     "AppointmentBooked",
@@ -38,6 +47,7 @@ __all__ = [
     "AppointmentEnteredInError",
     "AppointmentFulfilled",
     "AppointmentPended",
+    "AppointmentRequest",
     "AppointmentRescheduled",
     "AppointmentStatus",
     "AppointmentWaitlisted",
@@ -47,9 +57,13 @@ __all__ = [
     "PatientArrived",
     "PatientCheckedIn",
     "PatientNoShow",
+    "Predecessor",
+    "Preferences",
     "Schedule",
     "Session",
     "Slot",
     "SlotStatus",
+    "UrgencyClass",
+    "UrgencyPolicy",
     "generate_slots",
 ]
