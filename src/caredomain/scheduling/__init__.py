@@ -27,6 +27,14 @@ from caredomain.scheduling.appointments import (
     PatientNoShow,
 )
 from caredomain.scheduling.availability import AvailabilityTemplate, Session, generate_slots
+from caredomain.scheduling.booking import (
+    Calendar,
+    Hold,
+    HoldExpired,
+    HoldPlaced,
+    HoldReleased,
+    Outcome,
+)
 from caredomain.scheduling.requests import (
     DEFAULT_POLICY,
     AppointmentRequest,
@@ -35,6 +43,7 @@ from caredomain.scheduling.requests import (
     UrgencyClass,
     UrgencyPolicy,
 )
+from caredomain.scheduling.search import Candidate, SlotIndex, find_sequence, find_slots
 from caredomain.scheduling.slots import SCHEDULE_ACTORS, Schedule, Slot, SlotStatus
 
 __all__ = [
@@ -52,6 +61,13 @@ __all__ = [
     "AppointmentStatus",
     "AppointmentWaitlisted",
     "AvailabilityTemplate",
+    "Calendar",
+    "Candidate",
+    "Hold",
+    "HoldExpired",
+    "HoldPlaced",
+    "HoldReleased",
+    "Outcome",
     "Participant",
     "ParticipationStatus",
     "PatientArrived",
@@ -62,8 +78,11 @@ __all__ = [
     "Schedule",
     "Session",
     "Slot",
+    "SlotIndex",
     "SlotStatus",
     "UrgencyClass",
     "UrgencyPolicy",
+    "find_sequence",
+    "find_slots",
     "generate_slots",
 ]
