@@ -373,3 +373,11 @@ def test_format_duration_is_canonical():
     assert format_duration(dt.timedelta(hours=72)) == "P3D"
     assert format_duration(dt.timedelta(minutes=90)) == "PT1H30M"
     assert format_duration(dt.timedelta(0)) == "PT0S"
+
+
+@given(cst.aware_datetimes())
+def test_epoch_us_matches_the_stdlib_reference(moment):
+    reference = dt.datetime.__sub__(
+        moment.astimezone(dt.UTC), dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    ) // dt.timedelta(microseconds=1)
+    assert epoch_us(moment) == reference

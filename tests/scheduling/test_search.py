@@ -2,8 +2,10 @@ import datetime as dt
 
 import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from caredomain.core import CodeableConcept, Interval, ValidationError
+from caredomain.core import CodeableConcept, Interval, ValidationError, epoch_us
 from caredomain.scheduling import (
     AppointmentRequest,
     AvailabilityTemplate,
@@ -212,3 +214,93 @@ def test_index_refuses_duplicate_ids_and_reports_membership():
         SlotIndex.of([slot, slot])
     with pytest.raises(ValidationError):
         index.get("nope")
+
+
+# --- the indexed, early-stopping search equals a brute-force ranking -----------------------
+
+RESOURCES = ["a", "b", "c"]
+
+
+@st.composite
+def worlds(draw):
+    base = pendulum.datetime(2026, 12, 1, 8, tz=CHI)
+    slots = []
+    for n in range(draw(st.integers(0, 25))):
+        start = base.add(minutes=15 * draw(st.integers(0, 40)))
+        length = draw(st.sampled_from([15, 30, 45]))
+        slots.append(
+            Slot(
+                f"s{n}",
+                draw(st.sampled_from(RESOURCES)),
+                Interval(start, start.add(minutes=length)),
+                status=draw(st.sampled_from([SlotStatus.FREE, SlotStatus.FREE, SlotStatus.BUSY])),
+                capacity=draw(st.integers(1, 2)),
+            )
+        )
+    occupied = {s.id: draw(st.integers(0, 2)) for s in slots if draw(st.booleans())}
+    release = base.add(minutes=15 * draw(st.integers(0, 10)))
+    request = AppointmentRequest(
+        "r",
+        "p",
+        draw(st.sampled_from(["urgent", "routine", "emergent"])),
+        dt.timedelta(minutes=draw(st.sampled_from([15, 30]))),
+        release,
+        release.add(minutes=15 * draw(st.integers(0, 40))),
+        draw(st.lists(st.sampled_from(RESOURCES), min_size=1, max_size=3, unique=True)),
+        preferences=Preferences(
+            earliest=draw(st.none() | st.sampled_from([t(9), t(10)])),
+            resources=draw(st.lists(st.sampled_from(RESOURCES), max_size=1)),
+        ),
+        usual_provider=draw(st.none() | st.sampled_from(RESOURCES)),
+    )
+    return slots, occupied, request, draw(st.integers(1, 6))
+
+
+def brute_force(slots, occupied, request, limit):
+    from caredomain.scheduling import DEFAULT_POLICY
+
+    target = epoch_us(request.release) + request_target(DEFAULT_POLICY, request)
+    keyed = []
+    for slot in slots:
+        start = slot.interval.start_us
+        end = start + request.duration // dt.timedelta(microseconds=1)
+        if slot.schedule not in request.any_of or slot.status is not SlotStatus.FREE:
+            continue
+        if not epoch_us(request.release) <= start <= epoch_us(request.due):
+            continue
+        if slot.interval.end_us < end or occupied.get(slot.id, 0) >= slot.capacity:
+            continue
+        misses = 0
+        if (
+            request.preferences.earliest
+            and slot.interval.start.time() < request.preferences.earliest
+        ):
+            misses += 1
+        if request.preferences.resources and slot.schedule not in request.preferences.resources:
+            misses += 1
+        if request.usual_provider and slot.schedule != request.usual_provider:
+            misses += 1
+        keyed.append(
+            ((max(0, start - target) / 86_400_000_000, misses, start, slot.schedule), slot.id)
+        )
+    keyed.sort()
+    return [slot_id for _, slot_id in keyed[:limit]]
+
+
+def request_target(policy, request):
+    return policy[request.urgency].target // dt.timedelta(microseconds=1)
+
+
+@settings(max_examples=200)
+@given(worlds())
+def test_search_equals_brute_force(world):
+    slots, occupied, request, limit = world
+    found = find_slots(request, SlotIndex.of(slots), occupied=occupied, limit=limit)
+    ours = [c.slots[0].id for c in found]
+    expected = brute_force(slots, occupied, request, limit)
+    # Same ranking keys in the same order (ids may differ only between equal keys).
+    assert len(ours) == len(expected)
+    by_id = {s.id: s for s in slots}
+    assert [(by_id[i].interval.start_us, by_id[i].schedule) for i in ours] == [
+        (by_id[i].interval.start_us, by_id[i].schedule) for i in expected
+    ]

@@ -68,7 +68,7 @@ def ensure_aware(value: _dt.datetime, location: str) -> DateTime:
     return pendulum.instance(value)
 
 
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
 _MICROSECOND = _dt.timedelta(microseconds=1)
 
 
@@ -79,7 +79,13 @@ def epoch_us(value: _dt.datetime) -> int:
     clock, ignoring the offset, and (PEP 495) never finds a time in a DST fold equal to the
     same instant in another zone; integers have neither problem and compare fastest.
     """
-    return _dt.datetime.__sub__(value.astimezone(_dt.UTC), _EPOCH) // _MICROSECOND
+    offset = value.utcoffset()
+    if offset is None:
+        raise NaiveDatetimeError("epoch_us(value)")
+    seconds = (value.toordinal() - _EPOCH_ORDINAL) * 86_400 + (
+        value.hour * 3600 + value.minute * 60 + value.second
+    )
+    return (seconds * 1_000_000 + value.microsecond) - offset // _MICROSECOND
 
 
 def instant_key(value: _dt.datetime | None) -> int | None:
@@ -248,6 +254,16 @@ class Interval:
             raise ValidationError.at("Interval.end", "expected end at or after start")
         object.__setattr__(self, "_start_us", start_us)
         object.__setattr__(self, "_end_us", end_us)
+
+    @property
+    def start_us(self) -> int:
+        """The start as epoch microseconds (see `epoch_us`), computed once."""
+        return self._start_us
+
+    @property
+    def end_us(self) -> int:
+        """The end as epoch microseconds, computed once."""
+        return self._end_us
 
     @property
     def duration(self) -> _dt.timedelta:

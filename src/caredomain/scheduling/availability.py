@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 import pendulum
-from pendulum import Date, DateTime
+from pendulum import Date, DateTime, Timezone
 
 from caredomain.core.codes import CodeableConcept
 from caredomain.core.errors import ValidationError
@@ -155,7 +155,7 @@ class AvailabilityTemplate:
         return self.holidays is not None and self.holidays.holiday(day) is not None
 
 
-def _local(day: _dt.date, wall: _dt.time, zone: str) -> DateTime | None:
+def _local(day: _dt.date, wall: _dt.time, zone: Timezone) -> DateTime | None:
     """``day`` at ``wall`` in ``zone`` at its first occurrence, or None if it does not exist."""
     moment = pendulum.datetime(
         day.year, day.month, day.day, wall.hour, wall.minute, wall.second, tz=zone, fold=0
@@ -179,7 +179,7 @@ def generate_slots(
     start_day, end_day = to_date(first), to_date(last)
     if end_day < start_day:
         raise ValidationError.at("generate_slots(last)", "expected last on or after first")
-    zone = template.timezone
+    zone = pendulum.timezone(template.timezone)
     by_weekday: dict[int, list[Session]] = {}
     for session in template.sessions:
         by_weekday.setdefault(session.weekday, []).append(session)
@@ -200,7 +200,7 @@ def _day_slots(
     sessions: Iterable[Session],
     plans: dict[int, list[tuple[_dt.time, _dt.time]]],
     blocked: list[tuple[int, int]],
-    zone: str,
+    zone: Timezone,
 ) -> Iterator[Slot]:
     for session in sessions:
         nominal = session.slot_minutes * 60_000_000
@@ -208,7 +208,8 @@ def _day_slots(
             start, end = _local(day, wall_start, zone), _local(day, wall_end, zone)
             if start is None or end is None:
                 continue  # inside the skipped hour
-            start_us, end_us = epoch_us(start), epoch_us(end)
+            interval = Interval(start, end)
+            start_us, end_us = interval.start_us, interval.end_us
             if end_us - start_us != nominal:
                 continue  # straddles a DST change
             if any(b_start < end_us and start_us < b_end for b_start, b_end in blocked):
@@ -216,7 +217,7 @@ def _day_slots(
             yield Slot(
                 id=stable_id(template.schedule, str(start_us)),
                 schedule=template.schedule,
-                interval=Interval(start, end),
+                interval=interval,
                 service_types=session.service_types,
                 capacity=session.capacity,
                 overbook=session.overbook,

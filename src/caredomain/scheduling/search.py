@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
-import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
@@ -67,7 +66,7 @@ class SlotIndex:
                 raise ValidationError.at("Slot.id", "expected unique slot ids")
             by_id[slot.id] = slot
             grouped.setdefault(slot.schedule, []).append(
-                (epoch_us(slot.interval.start), epoch_us(slot.interval.end), slot)
+                (slot.interval.start_us, slot.interval.end_us, slot)
             )
         lanes = {}
         for resource, items in grouped.items():
@@ -148,9 +147,6 @@ class Candidate:
         """The primary resource."""
         return self.slots[0].schedule
 
-    def _key(self) -> tuple[float, int, int, str]:
-        return (self.days_late, len(self.misses), epoch_us(self.interval.start), self.resource)
-
 
 def _free(slot: Slot, occupied: Mapping[str, int], allow_overbook: bool) -> bool:
     if slot.status is not SlotStatus.FREE:
@@ -165,14 +161,17 @@ def _service_fits(slot: Slot, request: AppointmentRequest) -> bool:
     return any(request.service_type.matches(offered) for offered in slot.service_types)
 
 
-def _misses(request: AppointmentRequest, slot: Slot, start_local: _dt.datetime) -> tuple[str, ...]:
+def _misses(request: AppointmentRequest, slot: Slot, timezone: str | None) -> tuple[str, ...]:
     prefs = request.preferences
     misses = []
-    if prefs.weekdays and start_local.weekday() not in prefs.weekdays:
-        misses.append("weekday")
-    wall = start_local.time()
-    if (prefs.earliest and wall < prefs.earliest) or (prefs.latest and wall > prefs.latest):
-        misses.append("time")
+    if prefs.weekdays or prefs.earliest or prefs.latest:
+        start = slot.interval.start
+        local = start.in_tz(timezone) if timezone else start
+        if prefs.weekdays and local.weekday() not in prefs.weekdays:
+            misses.append("weekday")
+        wall = local.time()
+        if (prefs.earliest and wall < prefs.earliest) or (prefs.latest and wall > prefs.latest):
+            misses.append("time")
     if prefs.resources and slot.schedule not in prefs.resources:
         misses.append("resource")
     if request.usual_provider and slot.schedule != request.usual_provider:
@@ -212,6 +211,8 @@ def find_slots(
             set but no ``after`` interval was given.
     """
     urgency = policy[request.urgency]
+    if limit < 1:
+        raise ValidationError.at("find_slots(limit)", "expected a limit of at least 1")
     occupied = occupied or {}
     release_us, due_us = epoch_us(request.release), epoch_us(request.due)
     if request.after is not None:
@@ -225,16 +226,30 @@ def find_slots(
     duration_us = _us(request.duration)
     target_us = epoch_us(request.release) + _us(urgency.target)
     busy = [(epoch_us(i.start), epoch_us(i.end)) for i in patient_busy]
+    prefs = request.preferences
+    wishes = bool(
+        prefs.weekdays
+        or prefs.earliest
+        or prefs.latest
+        or prefs.resources
+        or request.usual_provider
+    )
     primaries = request.any_of or request.all_of[:1]
     companions = request.all_of if request.any_of else request.all_of[1:]
 
-    ranked: list[tuple[tuple[float, int, int, str], int, Candidate]] = []
-    counter = 0
+    # The best `limit` so far, sorted. Within a lane slots come by start, and lateness never
+    # decreases with start, so once the list is full of keys below (this slot's lateness, no
+    # misses, this start), nothing later in the lane can enter it: stop the lane there.
+    best: list[tuple[tuple[float, int, int, str], int, Slot, list[Slot], tuple[str, ...]]] = []
+    seen = 0
     for resource in primaries:
         for slot in index.starting(resource, release_us, due_us):
-            start_us = epoch_us(slot.interval.start)
+            start_us = slot.interval.start_us
+            late = max(0, start_us - target_us) / _US_PER_DAY
+            if len(best) >= limit and best[-1][0] < (late, 0, start_us, ""):
+                break
             end_us = start_us + duration_us
-            if epoch_us(slot.interval.end) < end_us or not _free(slot, occupied, allow_overbook):
+            if slot.interval.end_us < end_us or not _free(slot, occupied, allow_overbook):
                 continue
             if not _service_fits(slot, request):
                 continue
@@ -243,16 +258,23 @@ def find_slots(
             others = _companions(index, companions, start_us, end_us, occupied, allow_overbook)
             if others is None:
                 continue
-            start = slot.interval.start
-            local = start.in_tz(timezone) if timezone else start
-            visit = Interval(start, start + request.duration)
-            late = max(0, start_us - target_us) / _US_PER_DAY
-            candidate = Candidate(
-                request.id, (slot, *others), visit, late, _misses(request, slot, local)
+            misses = _misses(request, slot, timezone) if wishes else ()
+            seen += 1
+            bisect.insort(
+                best, ((late, len(misses), start_us, slot.schedule), seen, slot, others, misses)
             )
-            counter += 1
-            ranked.append((candidate._key(), counter, candidate))
-    return [item[2] for item in heapq.nsmallest(limit, ranked)]
+            del best[limit:]
+    # Build result values only for the winners: ranking works on plain tuples.
+    return [
+        Candidate(
+            request.id,
+            (slot, *others),
+            Interval(slot.interval.start, slot.interval.start + request.duration),
+            key[0],
+            misses,
+        )
+        for key, _, slot, others, misses in best
+    ]
 
 
 def _companions(
