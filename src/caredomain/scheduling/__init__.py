@@ -43,7 +43,13 @@ from caredomain.scheduling.requests import (
     UrgencyClass,
     UrgencyPolicy,
 )
-from caredomain.scheduling.search import Candidate, SlotIndex, find_sequence, find_slots
+from caredomain.scheduling.search import (
+    Candidate,
+    SlotIndex,
+    find_sequence,
+    find_series,
+    find_slots,
+)
 from caredomain.scheduling.slots import SCHEDULE_ACTORS, Schedule, Slot, SlotStatus
 
 __all__ = [
@@ -83,6 +89,7 @@ __all__ = [
     "UrgencyClass",
     "UrgencyPolicy",
     "find_sequence",
+    "find_series",
     "find_slots",
     "generate_slots",
 ]

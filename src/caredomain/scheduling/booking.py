@@ -280,6 +280,53 @@ class Calendar:
         new = attrs.evolve(freed, appointments=appointments)
         return Outcome(new, (*events, *released, booked.event), appointment=booked.value)
 
+    def book_series(
+        self,
+        *,
+        version: int,
+        bookings: Sequence[tuple[Appointment, Sequence[str], Interval]],
+        clock: Clock,
+        allow_overbook: bool = False,
+        ids: IdSource | None = None,
+    ) -> Outcome:
+        """Book a whole series, or nothing: each ``(appointment, slots, interval)`` in order.
+
+        Raises:
+            ConflictError: Stale version, or any booking of the series does not fit; the
+                calendar is then unchanged (values are immutable, so there is nothing to undo).
+        """
+        if not bookings:
+            raise ValidationError.at(
+                "Calendar.book_series(bookings)", "expected at least one booking"
+            )
+        current: Calendar = self
+        events: list[DomainEvent] = []
+        booked: list[Appointment] = []
+        for step, (appointment, slots, interval) in enumerate(bookings):
+            try:
+                out = current.book(
+                    version=current.version if step else version,
+                    appointment=appointment,
+                    slots=slots,
+                    interval=interval,
+                    clock=clock,
+                    allow_overbook=allow_overbook,
+                    ids=ids,
+                )
+            except ConflictError as exc:
+                raise ConflictError(
+                    "Series",
+                    appointment.id,
+                    f"booking {step + 1} of {len(bookings)} does not fit: {exc.reason}",
+                ) from None
+            current = out.calendar
+            events.extend(out.events)
+            assert out.appointment is not None  # book always returns the appointment
+            booked.append(out.appointment)
+        # One operation for the caller: the version moves by one, not by the series length.
+        result = attrs.evolve(current, version=version + 1)
+        return Outcome(result, tuple(events), appointment=booked[-1])
+
     def reschedule(
         self,
         *,

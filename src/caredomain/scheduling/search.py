@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
@@ -28,7 +29,7 @@ from caredomain.core.time import Interval, epoch_us
 from caredomain.scheduling.requests import DEFAULT_POLICY, AppointmentRequest, UrgencyPolicy
 from caredomain.scheduling.slots import Slot, SlotStatus
 
-__all__ = ["Candidate", "SlotIndex", "find_sequence", "find_slots"]
+__all__ = ["Candidate", "SlotIndex", "find_sequence", "find_series", "find_slots"]
 
 _US_PER_DAY: Final = 86_400_000_000
 
@@ -355,6 +356,66 @@ def find_sequence(
         )
     )
     return pairs[:limit]
+
+
+def find_series(
+    requests: Sequence[AppointmentRequest],
+    index: SlotIndex,
+    *,
+    policy: UrgencyPolicy = DEFAULT_POLICY,
+    occupied: Mapping[str, int] | None = None,
+    patient_busy: Iterable[Interval] = (),
+    breadth: int = 3,
+) -> list[Candidate] | None:
+    """The earliest complete series, or ``None`` when the whole series does not fit.
+
+    ``requests`` is a chain: each one after the first names the one before it in ``after``
+    ("PT twice a week for six weeks": twelve requests, each 2 to 5 days after the last).
+    A series is only useful whole, so this searches depth-first, trying up to ``breadth``
+    candidates per step (best first) and backtracking when a later step has none; a series
+    that does not fit returns ``None`` rather than a prefix.
+
+    Raises:
+        ValidationError: The requests do not form a chain for one patient.
+    """
+    for earlier, later in itertools.pairwise(requests):
+        if later.after is None or later.after.request != earlier.id:
+            raise ValidationError.at(
+                "find_series(requests)", "expected each request to follow the one before"
+            )
+        if later.patient != earlier.patient:
+            raise ValidationError.at("find_series(requests)", "expected one patient for the series")
+    busy = list(patient_busy)
+
+    def extend(step: int, taken: dict[str, int], chosen: list[Candidate]) -> list[Candidate] | None:
+        if step == len(requests):
+            return chosen
+        previous = chosen[-1].interval if chosen else None
+        options = find_slots(
+            requests[step],
+            index,
+            policy=policy,
+            occupied=taken,
+            patient_busy=[*busy, *(c.interval for c in chosen)],
+            after=previous if requests[step].after is not None else None,
+            limit=breadth,
+        )
+        for option in options:
+            more = dict(taken)
+            for slot in option.slots:
+                more[slot.id] = more.get(slot.id, 0) + 1
+            found = extend(step + 1, more, [*chosen, option])
+            if found is not None:
+                return found
+        return None
+
+    if not requests:
+        return []
+    if requests[0].after is not None:
+        raise ValidationError.at(
+            "find_series(requests)", "expected the first request to have no predecessor"
+        )
+    return extend(0, dict(occupied or {}), [])
 
 
 def _us(delta: _dt.timedelta) -> int:
