@@ -59,11 +59,21 @@ from caredomain.core.parties import (
 )
 from caredomain.core.quantities import Quantity, known_units
 from caredomain.core.time import BusinessCalendar, Interval
+from caredomain.scheduling.availability import Session
+from caredomain.scheduling.requests import (
+    DEFAULT_POLICY,
+    AppointmentRequest,
+    Predecessor,
+    Preferences,
+    UrgencyPolicy,
+)
+from caredomain.scheduling.slots import SCHEDULE_ACTORS, Schedule, Slot, SlotStatus
 
 __all__ = [
     "TIMEZONES",
     "addresses",
     "audit_entries",
+    "appointment_requests",
     "audit_trails",
     "aware_datetimes",
     "business_calendars",
@@ -86,6 +96,9 @@ __all__ = [
     "practitioners",
     "quantities",
     "references",
+    "schedules",
+    "sessions",
+    "slots",
     "timezones",
 ]
 
@@ -421,3 +434,104 @@ def audit_entries() -> st.SearchStrategy[AuditEntry]:
 def audit_trails() -> st.SearchStrategy[AuditTrail]:
     """``AuditTrail`` values of up to five entries."""
     return st.lists(audit_entries(), max_size=5).map(lambda entries: AuditTrail(tuple(entries)))
+
+
+# --- scheduling ---------------------------------------------------------------------------
+
+
+def schedules() -> st.SearchStrategy[Schedule]:
+    """``Schedule`` values for practitioners, rooms and equipment."""
+    return st.builds(
+        Schedule,
+        id=fhir_ids(),
+        actor=references(sorted(SCHEDULE_ACTORS)),
+        timezone=timezones(),
+        service_types=st.lists(codeable_concepts(), max_size=2).map(tuple),
+        horizon=st.none() | intervals(allow_empty=False),
+        active=st.booleans(),
+    )
+
+
+def slots(resources: Sequence[str] = ("dr-chen", "dr-ortiz", "room-1")) -> st.SearchStrategy[Slot]:
+    """``Slot`` values on ``resources``, never empty, any status."""
+    return st.builds(
+        Slot,
+        id=fhir_ids(),
+        schedule=st.sampled_from(tuple(resources)),
+        interval=intervals(allow_empty=False, max_duration=_dt.timedelta(hours=4)),
+        status=st.sampled_from(SlotStatus),
+        service_types=st.lists(codeable_concepts(), max_size=1).map(tuple),
+        capacity=st.integers(1, 4),
+        overbook=st.integers(0, 2),
+    )
+
+
+def _clock_time(minutes: int) -> _dt.time:
+    return _dt.time(minutes // 60, minutes % 60)
+
+
+@st.composite
+def sessions(draw: st.DrawFn) -> Session:
+    """Weekly ``Session`` values: a local opening span with slots, turnover and a break."""
+    start = draw(st.integers(0, 22 * 4)) * 15
+    end = draw(st.integers(start // 15 + 1, 24 * 4 - 1)) * 15
+    breaks: tuple[tuple[_dt.time, _dt.time], ...] = ()
+    if end - start >= 60 and draw(st.booleans()):
+        at = draw(st.integers(start // 15, end // 15 - 1)) * 15
+        breaks = ((_clock_time(at), _clock_time(min(at + 15, end))),)
+    return Session(
+        weekday=draw(st.integers(0, 6)),
+        start=_clock_time(start),
+        end=_clock_time(end),
+        slot_minutes=draw(st.sampled_from([10, 15, 20, 30, 45, 60])),
+        turnover_minutes=draw(st.sampled_from([0, 5, 10])),
+        breaks=breaks,
+        capacity=draw(st.integers(1, 3)),
+        overbook=draw(st.integers(0, 1)),
+    )
+
+
+@st.composite
+def appointment_requests(
+    draw: st.DrawFn, policy: UrgencyPolicy = DEFAULT_POLICY
+) -> AppointmentRequest:
+    """Valid ``AppointmentRequest`` values whose urgency is one of ``policy``'s classes."""
+    release = draw(aware_datetimes(min_value=_dt.datetime(2025, 1, 1, tzinfo=_dt.UTC)))
+    window = draw(st.timedeltas(min_value=_dt.timedelta(0), max_value=_dt.timedelta(days=60)))
+    resources = draw(
+        st.lists(
+            st.sampled_from(("dr-chen", "dr-ortiz", "room-1", "echo-1")),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        )
+    )
+    split = draw(st.integers(1, len(resources)))
+    gap_low = draw(st.timedeltas(min_value=_dt.timedelta(0), max_value=_dt.timedelta(days=3)))
+    return AppointmentRequest(
+        id=draw(fhir_ids()),
+        patient=draw(fhir_ids()),
+        urgency=draw(st.sampled_from([c.name for c in policy.classes])),
+        duration=_dt.timedelta(minutes=draw(st.sampled_from([15, 20, 30, 45, 60]))),
+        release=release,
+        due=release + window,
+        any_of=tuple(resources[:split]),
+        all_of=tuple(resources[split:]),
+        service_type=draw(st.none() | codeable_concepts()),
+        preferences=Preferences(
+            weekdays=draw(st.frozensets(st.integers(0, 6), max_size=3)),
+            earliest=draw(st.none() | st.sampled_from([_dt.time(8), _dt.time(9, 30)])),
+            latest=draw(st.none() | st.sampled_from([_dt.time(15), _dt.time(17, 30)])),
+            resources=tuple(draw(st.lists(st.sampled_from(resources), max_size=1))),
+        ),
+        usual_provider=draw(st.none() | st.sampled_from(resources)),
+        after=draw(
+            st.none()
+            | st.builds(
+                Predecessor,
+                request=st.just("prior-visit"),
+                min_gap=st.just(gap_low),
+                max_gap=st.just(gap_low + _dt.timedelta(days=2)),
+            )
+        ),
+    )
