@@ -43,6 +43,9 @@ def test_demo_walks_through_the_core(capsys):
     assert "NaiveDatetimeError" in out
     assert "UnitError" in out
     assert "ValidationError" in out
+    assert "54 (none on Thanksgiving)" in out
+    assert "booked                             booked Fri 27 Nov 09:20" in out
+    assert "GuardRejected" in out
     # the demo's patient is never printed
     assert "Okafor" not in out
     assert "MRN-448812" not in out

@@ -1,9 +1,9 @@
 """``caredomain demo``: a walk through caredomain on embedded sample data.
 
-Today it walks the core types through one real situation: a heart-failure patient is
-discharged on the Wednesday before Thanksgiving, and the coordinator needs the
-transitional-care deadlines, the home weight in the care plan's unit, and values that
-survive JSON. Each area adds its scenarios as it lands.
+It walks one real situation: a heart-failure patient is discharged on the Wednesday before
+Thanksgiving, and the coordinator needs the transitional-care deadlines, the home weight in
+the care plan's unit, values that survive JSON, and a follow-up visit within 7 days booked
+from the cardiology clinic's availability. Each area adds its scenarios as it lands.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from caredomain.core import (
     CodeableConcept,
     Coding,
     Coverage,
+    FixedClock,
     HumanName,
     Identifier,
     Interval,
@@ -30,10 +31,23 @@ from caredomain.core import (
     Patient,
     Quantity,
     Reference,
+    SequentialIds,
     from_dict,
     from_json,
     hl7_v2_table,
     to_json,
+)
+from caredomain.scheduling import (
+    Appointment,
+    AppointmentRequest,
+    AvailabilityTemplate,
+    Calendar,
+    Participant,
+    Preferences,
+    Session,
+    SlotIndex,
+    find_slots,
+    generate_slots,
 )
 
 __all__ = ["register", "run"]
@@ -127,6 +141,61 @@ def _discharge(out: TextIO) -> None:
             _line(out, label, f"{type(exc).__name__}: {exc}")
 
 
+def _follow_up(out: TextIO) -> None:
+    _heading(out, "7. The follow-up visit: availability, search, booking")
+    clinic = AvailabilityTemplate(
+        "dr-chen-cardiology",
+        _TZ,
+        [Session(day, _dt.time(8), _dt.time(12), 30, turnover_minutes=10) for day in range(5)],
+        holidays=BusinessCalendar(),
+    )
+    slots = list(generate_slots(clinic, _dt.date(2026, 11, 26), _dt.date(2026, 12, 9)))
+    index = SlotIndex.of(slots)
+    _line(out, "slots, 26 Nov - 9 Dec", f"{len(slots)} (none on Thanksgiving)")
+    discharge = pendulum.datetime(2026, 11, 25, 15, 30, tz=_TZ)
+    request = AppointmentRequest(
+        "req-hf-follow-up",
+        "pat-hf-001",
+        "post-discharge",
+        _dt.timedelta(minutes=30),
+        discharge,
+        discharge.start_of("day").add(days=8),  # face-to-face within 7 days (CPT 99496)
+        ["dr-chen-cardiology"],
+        preferences=Preferences(earliest=_dt.time(9)),
+    )
+    for rank, candidate in enumerate(find_slots(request, index, limit=3), start=1):
+        note = ", ".join(candidate.misses) or "all preferences met"
+        _line(
+            out,
+            f"candidate {rank}",
+            f"{candidate.interval.start.format('ddd D MMM HH:mm')} ({note})",
+        )
+    best = find_slots(request, index, limit=1)[0]
+    clock = FixedClock(discharge.add(hours=1))
+    appointment = Appointment(
+        "appt-hf-001",
+        [
+            Participant(Reference.to("Patient", "pat-hf-001")),
+            Participant(Reference.to("Practitioner", "dr-chen")),
+        ],
+    )
+    booked = Calendar.of(index).book(
+        version=0,
+        appointment=appointment,
+        slots=[s.id for s in best.slots],
+        interval=best.interval,
+        clock=clock,
+        ids=SequentialIds("demo"),
+    )
+    state = booked.calendar.appointments["appt-hf-001"].state
+    _line(out, "booked", f"{state.value} {best.interval.start.format('ddd D MMM HH:mm')}")
+    try:
+        booked.calendar.mark_noshow(version=1, appointment="appt-hf-001", clock=clock)
+    except CareDomainError as exc:
+        _line(out, "no-show before the visit", f"{type(exc).__name__}: {exc}")
+    _line(out, "its lifecycle", "caredomain diagram appointment")
+
+
 def _bad_inputs(patient: Patient) -> Iterator[tuple[str, Callable[[], Any]]]:
     yield (
         "a naive datetime",
@@ -148,8 +217,9 @@ def _bad_inputs(patient: Patient) -> Iterator[tuple[str, Callable[[], Any]]]:
 
 def run(out: TextIO) -> None:
     """Write the demo walk-through to ``out``."""
-    out.write("caredomain demo: the core types on one discharge\n")
+    out.write("caredomain demo: one heart-failure discharge\n")
     _discharge(out)
+    _follow_up(out)
 
 
 def _handle(_args: argparse.Namespace) -> int:
