@@ -29,6 +29,8 @@ PUBLIC_MODULES = [
     "caredomain.scheduling.appointments",
     "caredomain.scheduling.availability",
     "caredomain.scheduling.booking",
+    "caredomain.scheduling.metrics",
+    "caredomain.scheduling.reminders",
     "caredomain.scheduling.requests",
     "caredomain.scheduling.search",
     "caredomain.scheduling.slots",

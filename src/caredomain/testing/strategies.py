@@ -72,8 +72,8 @@ from caredomain.scheduling.slots import SCHEDULE_ACTORS, Schedule, Slot, SlotSta
 __all__ = [
     "TIMEZONES",
     "addresses",
-    "audit_entries",
     "appointment_requests",
+    "audit_entries",
     "audit_trails",
     "aware_datetimes",
     "business_calendars",
