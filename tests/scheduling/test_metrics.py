@@ -351,3 +351,29 @@ def test_results_round_trip_as_json():
     ]
     for value in values:
         assert from_json(to_json(value), type(value)) == value
+
+
+def test_with_overbooking_sets_allowances_from_service_rates():
+    from caredomain.core import CodeableConcept
+    from caredomain.scheduling import SlotIndex, with_overbooking
+
+    start = pendulum.datetime(2026, 12, 1, 9, tz="America/Chicago")
+    group = CodeableConcept.of("SNOMED", "229065009", "Group education")
+    slots = [
+        Slot("one", "dr-chen", Interval(start, start.add(minutes=30))),
+        Slot(
+            "class",
+            "educator",
+            Interval(start, start.add(hours=1)),
+            service_types=[group],
+            capacity=20,
+        ),
+    ]
+    tuned = with_overbooking(slots, max_risk=0.05, service_rates={"229065009": 0.23})
+    assert [s.overbook for s in tuned] == [0, 2]
+    assert [s.id for s in tuned] == ["one", "class"]
+    high = with_overbooking(
+        slots, max_risk=0.05, default_rate=0.5, service_rates={"229065009": 0.5}
+    )
+    assert high[1].overbook > tuned[1].overbook
+    assert SlotIndex.of(tuned).get("class").overbook == 2

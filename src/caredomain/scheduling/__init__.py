@@ -49,6 +49,7 @@ from caredomain.scheduling.metrics import (
     overflow_risk,
     third_next_available,
     utilization,
+    with_overbooking,
 )
 from caredomain.scheduling.reminders import (
     DEFAULT_REMINDER_POLICY,
@@ -140,4 +141,5 @@ __all__ = [
     "replan",
     "third_next_available",
     "utilization",
+    "with_overbooking",
 ]
