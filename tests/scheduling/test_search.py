@@ -37,7 +37,10 @@ def index_of(*templates, first=MON, days=14):
     slots = []
     for tpl in templates:
         slots.extend(generate_slots(tpl, first, first + dt.timedelta(days=days)))
-    return SlotIndex.of(slots)
+    return SlotIndex.of(slots, resources=KNOWN)
+
+
+KNOWN = ["dr-ortiz", "dr-chen"]
 
 
 def req(**kw):
@@ -108,7 +111,10 @@ def test_hard_constraints():
     assert starts == {"09:00", "09:30", "10:00"}  # release <= start <= due
     full = {c.slots[0].id: 1 for c in find_slots(window, index, limit=50)}
     assert find_slots(window, index, occupied=full) == []
-    assert find_slots(req(any_of=["nobody"]), index) == []
+    with pytest.raises(ValidationError, match="unknown: nobody"):
+        find_slots(req(any_of=["nobody"]), index)
+    on_leave = SlotIndex.of(list(index.starting("dr-chen", 0, 2**62)), resources=["dr-ortiz"])
+    assert {c.resource for c in find_slots(req(), on_leave, limit=50)} == {"dr-chen"}
 
 
 def test_busy_patient_and_unavailable_slots_are_skipped():
@@ -118,7 +124,9 @@ def test_busy_patient_and_unavailable_slots_are_skipped():
     )
     found = find_slots(req(), index, patient_busy=[busy], limit=1)
     assert found[0].interval.start.format("HH:mm") == "09:00"
-    blocked = SlotIndex.of([Slot("x", "dr-chen", busy, status=SlotStatus.BUSY_UNAVAILABLE)])
+    blocked = SlotIndex.of(
+        [Slot("x", "dr-chen", busy, status=SlotStatus.BUSY_UNAVAILABLE)], resources=KNOWN
+    )
     assert find_slots(req(), blocked) == []
 
 
@@ -131,7 +139,7 @@ def test_overbook_allowance_counts_only_when_allowed():
         ),
         overbook=1,
     )
-    index = SlotIndex.of([slot])
+    index = SlotIndex.of([slot], resources=KNOWN)
     assert find_slots(req(), index, occupied={"s1": 1}) == []
     assert len(find_slots(req(), index, occupied={"s1": 1}, allow_overbook=True)) == 1
 
@@ -295,7 +303,9 @@ def request_target(policy, request):
 @given(worlds())
 def test_search_equals_brute_force(world):
     slots, occupied, request, limit = world
-    found = find_slots(request, SlotIndex.of(slots), occupied=occupied, limit=limit)
+    found = find_slots(
+        request, SlotIndex.of(slots, resources=RESOURCES), occupied=occupied, limit=limit
+    )
     ours = [c.slots[0].id for c in found]
     expected = brute_force(slots, occupied, request, limit)
     # Same ranking keys in the same order (ids may differ only between equal keys).

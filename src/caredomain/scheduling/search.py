@@ -52,10 +52,16 @@ class SlotIndex:
 
     _lanes: dict[str, _Lane] = attrs.field(alias="lanes", eq=False, repr=False)
     _by_id: dict[str, Slot] = attrs.field(alias="by_id", eq=False, repr=False)
+    _names: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
 
     @classmethod
-    def of(cls, slots: Iterable[Slot]) -> SlotIndex:
+    def of(cls, slots: Iterable[Slot], resources: Iterable[str] = ()) -> SlotIndex:
         """Index ``slots``.
+
+        Args:
+            slots: The slots.
+            resources: Resources (schedule ids) known even without slots in this horizon
+                (on leave, fully blocked), so that requests naming them are not errors.
 
         Raises:
             ValidationError: Two slots share an id.
@@ -69,7 +75,7 @@ class SlotIndex:
             grouped.setdefault(slot.schedule, []).append(
                 (slot.interval.start_us, slot.interval.end_us, slot)
             )
-        lanes = {}
+        lanes = {name: _Lane((), (), ()) for name in resources}
         for resource, items in grouped.items():
             items.sort(key=lambda item: (item[0], item[2].id))
             lanes[resource] = _Lane(
@@ -96,8 +102,11 @@ class SlotIndex:
 
     @property
     def resources(self) -> frozenset[str]:
-        """The resources (schedule ids) that have slots."""
-        return frozenset(self._lanes)
+        """The resources (schedule ids) known: those with slots and those declared."""
+        return self._names
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_names", frozenset(self._lanes))
 
     def starting(self, resource: str, first_us: int, last_us: int) -> Sequence[Slot]:
         """The resource's slots whose start lies in ``[first_us, last_us]``, by start."""
@@ -212,6 +221,12 @@ def find_slots(
             set but no ``after`` interval was given.
     """
     urgency = policy[request.urgency]
+    unknown = [r for r in (*request.any_of, *request.all_of) if r not in index.resources]
+    if unknown:
+        raise ValidationError.at(
+            "AppointmentRequest.any_of",
+            f"expected resources known to the slot index; unknown: {', '.join(sorted(unknown))}",
+        )
     if limit < 1:
         raise ValidationError.at("find_slots(limit)", "expected a limit of at least 1")
     occupied = occupied or {}
