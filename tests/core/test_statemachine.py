@@ -320,3 +320,84 @@ def test_terminal_states_are_left_only_by_corrections(events):
     for before, after in itertools.pairwise(entries):
         if Status(before.to_state) in MACHINE.terminal:
             assert after.event_type == "MarkedInError"
+
+
+# --- targets chosen from the value (a hold resumes where it was) -----------------------------
+
+
+class Light(StrEnum):
+    OFF = "off"
+    DIM = "dim"
+    ON = "on"
+    PAUSED = "paused"
+
+
+@attrs.frozen
+class Lamp:
+    state: Light = Light.OFF
+    trail: AuditTrail = attrs.field(factory=AuditTrail)
+    before_pause: Light | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Dimmed(DomainEvent):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class Paused(DomainEvent):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class Resumed(DomainEvent):
+    pass
+
+
+def _remember(lamp, _event):
+    return attrs.evolve(lamp, before_pause=lamp.state)
+
+
+LAMP = Machine(
+    "lamp",
+    Light,
+    Light.OFF,
+    (),
+    [
+        Transition(Dimmed, Light.OFF, Light.DIM),
+        Transition(Paused, {Light.DIM, Light.ON}, Light.PAUSED, effect=_remember),
+        Transition(
+            Resumed,
+            Light.PAUSED,
+            None,
+            choose=lambda lamp, _e: lamp.before_pause,
+            targets={Light.DIM, Light.ON},
+        ),
+    ],
+)
+
+
+def test_choose_picks_the_target_from_the_value():
+    lamp = LAMP.replay(Lamp(), [ev(Dimmed, 1), ev(Paused, 2), ev(Resumed, 3)], CLOCK)
+    assert lamp.state is Light.DIM
+    assert "    paused --> dim : Resumed" in LAMP.to_mermaid()
+    assert "    paused --> on : Resumed" in LAMP.to_mermaid()
+
+
+def test_choose_outside_its_targets_is_refused():
+    bad = Machine(
+        "bad",
+        Light,
+        Light.OFF,
+        (),
+        [Transition(Dimmed, Light.OFF, None, choose=lambda *_: Light.PAUSED, targets={Light.ON})],
+    )
+    with pytest.raises(InvalidTransition, match="undeclared target"):
+        bad.apply(Lamp(), ev(Dimmed, 1), CLOCK)
+
+
+def test_choose_needs_targets_and_no_fixed_target():
+    with pytest.raises(RuleError):
+        Transition(Dimmed, Light.OFF, Light.ON, choose=lambda *_: Light.ON, targets={Light.ON})
+    with pytest.raises(RuleError):
+        Transition(Dimmed, Light.OFF, None, choose=lambda *_: Light.ON)

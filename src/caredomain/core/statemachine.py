@@ -86,6 +86,10 @@ class Transition(Generic[S]):
         sources: The states it leaves from (one state or several).
         target: The state it enters; ``None`` stays in the source state (a self-loop such as
             a reschedule).
+        choose: For a transition whose target depends on the value or the event (resume
+            to the state before a hold; approved goes on, denied waits): ``choose(value,
+            event)`` returns the target, which must be one of ``targets``.
+        targets: The states ``choose`` may return (drawn as edges in the diagram).
         guards: Conditions checked in order; the first refusal stops the transition.
         effect: ``effect(value, event) -> value``: the data change that goes with it
             (store the appointment link...). The kernel then sets ``state`` and ``trail``.
@@ -98,6 +102,21 @@ class Transition(Generic[S]):
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_guards)
     effect: Callable[[Any, Any], Any] | None = attrs.field(default=None, eq=False)
     correction: bool = False
+    choose: Callable[[Any, Any], Any] | None = attrs.field(default=None, eq=False)
+    targets: frozenset[S] = attrs.field(factory=frozenset, converter=_frozen_states)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.choose is None) != (not self.targets) or (self.choose and self.target):
+            raise RuleError(
+                f"{self.event.event_type}: give either a target, or choose with its targets",
+                key=self.event.event_type,
+            )
+
+    def possible_targets(self, source: S) -> frozenset[S]:
+        """Every state this row can lead to from ``source``."""
+        if self.choose is not None:
+            return self.targets
+        return frozenset({self.target if self.target is not None else source})
 
 
 @attrs.frozen
@@ -162,7 +181,8 @@ class Machine(Generic[S, V]):
             if not row.sources:
                 raise self._fail(f"{row.event.event_type} has no source state")
             undeclared = [s for s in row.sources if s not in declared]
-            if undeclared or (row.target is not None and row.target not in declared):
+            ends = {row.target} if row.target is not None else set(row.targets)
+            if undeclared or not ends <= declared:
                 raise self._fail(f"{row.event.event_type} names an undeclared state")
             for source in row.sources:
                 if source in self.terminal and not row.correction:
@@ -251,7 +271,17 @@ class Machine(Generic[S, V]):
             event = attrs.evolve(event, recorded_at=clock.now())
         assert event.recorded_at is not None  # for the type checker: stamped just above
         source = cast(S, value.state)
-        target = row.target if row.target is not None else source
+        if row.choose is not None:
+            target = row.choose(value, event)
+            if target not in row.targets:
+                raise InvalidTransition(
+                    self.name,
+                    source.value,
+                    event.event_type,
+                    "the transition chose an undeclared target",
+                )
+        else:
+            target = row.target if row.target is not None else source
         changed = row.effect(value, event) if row.effect is not None else value
         entry = AuditEntry(
             event_id=event.event_id,
@@ -287,12 +317,12 @@ class Machine(Generic[S, V]):
                 lines.append(f'    state "{state.value}" as {node(state)}')
         lines.append(f"    [*] --> {node(self.initial)}")
         for row in self.transitions:
-            label = row.event.event_type
+            label = row.event.__name__
             if row.guards:
                 label += " [" + ", ".join(g.name for g in row.guards) + "]"
             for source in sorted(row.sources, key=list(self.states).index):
-                target = row.target if row.target is not None else source
-                lines.append(f"    {node(source)} --> {node(target)} : {label}")
+                for target in sorted(row.possible_targets(source), key=list(self.states).index):
+                    lines.append(f"    {node(source)} --> {node(target)} : {label}")
         for state in self.states:
             if state in self.terminal:
                 lines.append(f"    {node(state)} --> [*]")
