@@ -35,6 +35,9 @@ PUBLIC_MODULES = [
     "caredomain.scheduling.search",
     "caredomain.scheduling.slots",
     "caredomain.referrals",
+    "caredomain.referrals.machine",
+    "caredomain.referrals.mappings",
+    "caredomain.referrals.model",
     "caredomain.authorization",
     "caredomain.careplans",
 ]

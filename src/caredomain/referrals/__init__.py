@@ -1,7 +1,99 @@
 """Referrals: the closed-loop referral machine, SLA tracking, community-resource navigation.
 
-Built by the referrals issue on `caredomain.core`.
-This area imports only `caredomain.core`, never another area or an adapter.
+A referral goes out, is accepted or declined, authorized where the payer requires it,
+scheduled, attended, and is closed only when the specialist's report (or the community
+organization's outcome) comes back. Social-care referrals use the same machine.
+
+This area imports only `caredomain.core`, never another area or an adapter: an
+authorization decision reaches a referral as an `AuthorizationDecided` event.
 """
 
-__all__: list[str] = []
+from caredomain.referrals.machine import (
+    REFERRAL_MACHINE,
+    AppointmentBooked,
+    AppointmentCancelled,
+    AuthorizationDecided,
+    AuthorizationRequested,
+    CancellationConfirmed,
+    CancellationRequested,
+    DocumentsSent,
+    InterimReportReceived,
+    LoopClosed,
+    PatientNoShow,
+    PatientSeen,
+    ReferralAccepted,
+    ReferralCancelled,
+    ReferralDeclined,
+    ReferralEnteredInError,
+    ReferralEvent,
+    ReferralExpired,
+    ReferralPutOnHold,
+    ReferralReceived,
+    ReferralRedirected,
+    ReferralResumed,
+    ReferralSent,
+    ReportReceived,
+)
+from caredomain.referrals.mappings import (
+    BUSINESS_STATUS_SYSTEM,
+    FHIR_STATUS,
+    HL7V2_MESSAGES,
+    RF1_PRIORITY,
+    RF1_STATUS,
+    FhirStatus,
+    V2Messages,
+    fhir_status,
+    hl7v2_messages,
+)
+from caredomain.referrals.model import (
+    AuthorizationLink,
+    DocumentKind,
+    Referral,
+    ReferralCategory,
+    ReferralPriority,
+    ReferralStatus,
+    ReferralTarget,
+)
+
+__all__ = [
+    "BUSINESS_STATUS_SYSTEM",
+    "FHIR_STATUS",
+    "HL7V2_MESSAGES",
+    "REFERRAL_MACHINE",
+    "RF1_PRIORITY",
+    "RF1_STATUS",
+    "AppointmentBooked",
+    "AppointmentCancelled",
+    "AuthorizationDecided",
+    "AuthorizationLink",
+    "AuthorizationRequested",
+    "CancellationConfirmed",
+    "CancellationRequested",
+    "DocumentKind",
+    "DocumentsSent",
+    "FhirStatus",
+    "InterimReportReceived",
+    "LoopClosed",
+    "PatientNoShow",
+    "PatientSeen",
+    "Referral",
+    "ReferralAccepted",
+    "ReferralCancelled",
+    "ReferralCategory",
+    "ReferralDeclined",
+    "ReferralEnteredInError",
+    "ReferralEvent",
+    "ReferralExpired",
+    "ReferralPriority",
+    "ReferralPutOnHold",
+    "ReferralReceived",
+    "ReferralRedirected",
+    "ReferralResumed",
+    "ReferralSent",
+    "ReferralStatus",
+    "ReferralTarget",
+    "ReportReceived",
+    "V2Messages",
+    "fhir_status",
+    "hl7v2_messages",
+]
