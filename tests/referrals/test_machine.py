@@ -45,6 +45,7 @@ from caredomain.referrals import (
     ReferralTarget,
     ReportReceived,
 )
+from caredomain.testing import strategies as cst
 from tests.referrals.conftest import T0, make_referral
 
 S = ReferralStatus
@@ -383,3 +384,9 @@ def test_every_event_class_has_a_transition():
     }
     assert declared == in_table
     assert all(attrs.has(cls) for cls in declared)
+
+
+@given(cst.referrals())
+def test_generated_referrals_round_trip(referral):
+    assert from_json(to_json(referral), Referral) == referral
+    assert referral.state is S.DRAFT

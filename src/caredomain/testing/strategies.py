@@ -59,6 +59,14 @@ from caredomain.core.parties import (
 )
 from caredomain.core.quantities import Quantity, known_units
 from caredomain.core.time import BusinessCalendar, Interval
+from caredomain.referrals.model import (
+    AuthorizationLink,
+    DocumentKind,
+    Referral,
+    ReferralCategory,
+    ReferralPriority,
+    ReferralTarget,
+)
 from caredomain.scheduling.availability import Session
 from caredomain.scheduling.requests import (
     DEFAULT_POLICY,
@@ -96,6 +104,8 @@ __all__ = [
     "practitioners",
     "quantities",
     "references",
+    "referral_targets",
+    "referrals",
     "schedules",
     "sessions",
     "slots",
@@ -534,4 +544,49 @@ def appointment_requests(
                 max_gap=st.just(gap_low + _dt.timedelta(days=2)),
             )
         ),
+    )
+
+
+# --- referrals ----------------------------------------------------------------------------
+
+
+def referral_targets() -> st.SearchStrategy[ReferralTarget]:
+    """``ReferralTarget`` values: a specialty, a performer, or both."""
+    performer = references(["Practitioner", "Organization", "HealthcareService"])
+    return st.one_of(
+        st.builds(
+            ReferralTarget, specialty=codeable_concepts(), in_network=st.none() | st.booleans()
+        ),
+        st.builds(
+            ReferralTarget,
+            specialty=st.none() | codeable_concepts(),
+            performer=performer,
+            in_network=st.none() | st.booleans(),
+        ),
+    )
+
+
+def referrals() -> st.SearchStrategy[Referral]:
+    """New (draft) ``Referral`` values; drive them with `REFERRAL_MACHINE` for later states."""
+    return st.builds(
+        Referral,
+        id=fhir_ids(),
+        patient=references(["Patient"]),
+        requester=references(["Practitioner", "Organization"]),
+        target=referral_targets(),
+        category=st.sampled_from(ReferralCategory),
+        priority=st.sampled_from(ReferralPriority),
+        reasons=st.lists(codeable_concepts(), max_size=2).map(tuple),
+        services=st.lists(codeable_concepts(), max_size=2).map(tuple),
+        placer_id=st.none() | identifiers(),
+        documents_required=st.frozensets(st.sampled_from(DocumentKind)),
+        documents_sent=st.frozensets(st.sampled_from(DocumentKind)),
+        authorization_required=st.booleans(),
+        authorization=st.none()
+        | st.builds(
+            AuthorizationLink,
+            case=fhir_ids(),
+            status=st.sampled_from(["requested", "approved", "denied", "pended"]),
+        ),
+        validity=st.none() | intervals(allow_empty=False),
     )
