@@ -88,7 +88,8 @@ class Transition(Generic[S]):
             a reschedule).
         choose: For a transition whose target depends on the value or the event (resume
             to the state before a hold; approved goes on, denied waits): ``choose(value,
-            event)`` returns the target, which must be one of ``targets``.
+            event)`` returns the target, which must be one of ``targets``. It sees the value
+            before ``effect`` runs.
         targets: The states ``choose`` may return (drawn as edges in the diagram).
         guards: Conditions checked in order; the first refusal stops the transition.
         effect: ``effect(value, event) -> value``: the data change that goes with it
