@@ -46,6 +46,8 @@ def test_demo_walks_through_the_core(capsys):
     assert "54 (none on Thanksgiving)" in out
     assert "booked                             booked Fri 27 Nov 09:20" in out
     assert "GuardRejected" in out
+    assert "refused: the referral is awaiting-authorization" in out
+    assert "scheduled (Task in-progress/5.1.1; 360X SIU^S12)" in out
     # the demo's patient is never printed
     assert "Okafor" not in out
     assert "MRN-448812" not in out

@@ -27,6 +27,7 @@ from caredomain.core import (
     HumanName,
     Identifier,
     Interval,
+    InvalidTransition,
     LineOfBusiness,
     Patient,
     Quantity,
@@ -37,6 +38,21 @@ from caredomain.core import (
     hl7_v2_table,
     to_json,
 )
+from caredomain.referrals import (
+    REFERRAL_MACHINE,
+    AuthorizationDecided,
+    AuthorizationRequested,
+    DocumentKind,
+    Referral,
+    ReferralAccepted,
+    ReferralEvent,
+    ReferralPriority,
+    ReferralSent,
+    ReferralTarget,
+    fhir_status,
+    hl7v2_messages,
+)
+from caredomain.referrals import AppointmentBooked as ReferralBooked
 from caredomain.scheduling import (
     Appointment,
     AppointmentRequest,
@@ -196,6 +212,54 @@ def _follow_up(out: TextIO) -> None:
     _line(out, "its lifecycle", "caredomain diagram appointment")
 
 
+def _referral(out: TextIO) -> None:
+    _heading(out, "8. A cardiology referral that needs prior authorization")
+    at = pendulum.datetime(2026, 11, 30, 9, tz=_TZ)
+    referral = Referral(
+        "ref-hf-001",
+        Reference.to("Patient", "pat-hf-001"),
+        Reference.to("Practitioner", "dr-pcp"),
+        ReferralTarget(CodeableConcept.of("SNOMED", "394579002", "Cardiology")),
+        priority=ReferralPriority.URGENT,
+        documents_required=[DocumentKind.NOTES, DocumentKind.IMAGING],
+    )
+    clock = FixedClock(at.add(days=10))
+    steps: list[ReferralEvent] = [
+        ReferralSent(event_id="r1", occurred_at=at),
+        ReferralAccepted(event_id="r2", occurred_at=at.add(hours=3)),
+        AuthorizationRequested(event_id="r3", occurred_at=at.add(hours=4), case="pa-hf-001"),
+        ReferralBooked(
+            event_id="r4", occurred_at=at.add(hours=5), appointment="appt-c1", start=at.add(days=3)
+        ),
+        AuthorizationDecided(
+            event_id="r5", occurred_at=at.add(days=1), case="pa-hf-001", status="approved"
+        ),
+        ReferralBooked(
+            event_id="r6",
+            occurred_at=at.add(days=1, hours=1),
+            appointment="appt-c1",
+            start=at.add(days=3),
+        ),
+    ]
+    for event in steps:
+        try:
+            referral = REFERRAL_MACHINE.apply(referral, event, clock).value
+        except InvalidTransition as exc:
+            _line(out, type(event).__name__, f"refused: the referral is {exc.state}")
+            continue
+        task = fhir_status(referral.state)
+        business = task.business.code if task.business else "-"
+        v2 = hl7v2_messages(event).x360 or "-"
+        _line(
+            out,
+            type(event).__name__,
+            f"{referral.state.value} (Task {task.task}/{business}; 360X {v2})",
+        )
+    missing = ", ".join(sorted(d.value for d in referral.documents_missing))
+    _line(out, "documents still to send", missing)
+    _line(out, "its lifecycle", "caredomain diagram referral")
+
+
 def _bad_inputs(patient: Patient) -> Iterator[tuple[str, Callable[[], Any]]]:
     yield (
         "a naive datetime",
@@ -220,6 +284,7 @@ def run(out: TextIO) -> None:
     out.write("caredomain demo: one heart-failure discharge\n")
     _discharge(out)
     _follow_up(out)
+    _referral(out)
 
 
 def _handle(_args: argparse.Namespace) -> int:
