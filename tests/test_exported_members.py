@@ -35,6 +35,7 @@ PUBLIC_MODULES = [
     "caredomain.scheduling.search",
     "caredomain.scheduling.slots",
     "caredomain.referrals",
+    "caredomain.referrals.directory",
     "caredomain.referrals.machine",
     "caredomain.referrals.mappings",
     "caredomain.referrals.model",
