@@ -41,6 +41,7 @@ PUBLIC_MODULES = [
     "caredomain.referrals.model",
     "caredomain.authorization",
     "caredomain.careplans",
+    "caredomain.careplans.model",
 ]
 
 
