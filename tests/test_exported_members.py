@@ -42,6 +42,7 @@ PUBLIC_MODULES = [
     "caredomain.authorization",
     "caredomain.careplans",
     "caredomain.careplans.model",
+    "caredomain.careplans.rules",
 ]
 
 
