@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Final
 
 import attrs
 from pendulum import DateTime
@@ -32,6 +31,7 @@ from pendulum import DateTime
 from caredomain.careplans.model import GoalAchievement, Target, check_unit
 from caredomain.core.errors import ValidationError
 from caredomain.core.quantities import Quantity
+from caredomain.core.severity import SEVERITY_ORDER, Severity
 from caredomain.core.time import check_aware, instant_key, to_datetime
 
 __all__ = [
@@ -47,18 +47,6 @@ __all__ = [
     "ThresholdRule",
     "TrendRule",
 ]
-
-
-class Severity(StrEnum):
-    """How urgently someone should act."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-SEVERITY_ORDER: Final = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-"""Severities from least to most urgent, for sorting worklists."""
 
 
 class AlertKind(StrEnum):

@@ -78,6 +78,7 @@ from caredomain.core.quantities import (
     to_decimal,
 )
 from caredomain.core.serialization import converter, from_dict, from_json, to_dict, to_json
+from caredomain.core.severity import SEVERITY_ORDER, Severity
 from caredomain.core.statemachine import Applied, Guard, Machine, Stateful, Transition
 from caredomain.core.time import (
     BusinessCalendar,
@@ -119,6 +120,7 @@ __all__ = [
     "NUCC_TAXONOMY",
     "REFERENCE_TARGETS",
     "RXNORM",
+    "SEVERITY_ORDER",
     "SNOMED_CT",
     "UCUM",
     "X12_SERVICE_TYPE",
@@ -162,6 +164,7 @@ __all__ = [
     "Reference",
     "RuleError",
     "SequentialIds",
+    "Severity",
     "Stateful",
     "SystemClock",
     "TomlDocument",

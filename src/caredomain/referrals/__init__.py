@@ -66,6 +66,12 @@ from caredomain.referrals.mappings import (
     fhir_status,
     hl7v2_messages,
 )
+from caredomain.referrals.metrics import (
+    TIMED_STAGES,
+    LoopClosure,
+    StageTimes,
+    loop_closure,
+)
 from caredomain.referrals.model import (
     AuthorizationLink,
     DocumentKind,
@@ -75,9 +81,22 @@ from caredomain.referrals.model import (
     ReferralStatus,
     ReferralTarget,
 )
+from caredomain.referrals.sla import (
+    DEFAULT_SLA,
+    STAGE_OF_STATE,
+    US_FEDERAL_CALENDAR,
+    Severity,
+    SlaLimits,
+    SlaPolicy,
+    SlaStage,
+    StageLimit,
+    WorklistItem,
+    overdue,
+)
 
 __all__ = [
     "BUSINESS_STATUS_SYSTEM",
+    "DEFAULT_SLA",
     "FHIR_SERVICE_TYPE",
     "FHIR_STATUS",
     "HL7V2_MESSAGES",
@@ -86,6 +105,9 @@ __all__ = [
     "RF1_STATUS",
     "SDOHCC_TEMPORARY_CODES",
     "SDOH_CATEGORIES",
+    "STAGE_OF_STATE",
+    "TIMED_STAGES",
+    "US_FEDERAL_CALENDAR",
     "AppointmentBooked",
     "AppointmentCancelled",
     "AuthorizationDecided",
@@ -104,6 +126,7 @@ __all__ = [
     "FhirStatus",
     "InterimReportReceived",
     "LoopClosed",
+    "LoopClosure",
     "Match",
     "Need",
     "OpeningHours",
@@ -131,9 +154,18 @@ __all__ = [
     "ReportReceived",
     "ServiceArea",
     "ServiceDirectory",
+    "Severity",
+    "SlaLimits",
+    "SlaPolicy",
+    "SlaStage",
+    "StageLimit",
+    "StageTimes",
     "V2Messages",
+    "WorklistItem",
     "assess",
     "fhir_status",
     "hl7v2_messages",
+    "loop_closure",
+    "overdue",
     "sdoh_category",
 ]
