@@ -15,6 +15,7 @@ __all__ = ["MACHINES", "register"]
 
 MACHINES: dict[str, tuple[str, str]] = {
     "appointment": ("caredomain.scheduling.appointments", "APPOINTMENT_MACHINE"),
+    "authorization": ("caredomain.authorization.case", "AUTHORIZATION_MACHINE"),
     "referral": ("caredomain.referrals.machine", "REFERRAL_MACHINE"),
 }
 """Machine name -> (module, attribute). Areas add theirs as they land."""
