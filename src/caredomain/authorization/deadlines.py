@@ -40,8 +40,8 @@ from caredomain.core.time import BusinessCalendar, Clock, epoch_us
 __all__ = [
     "DEADLINES",
     "DMEPOS_VALIDITY",
-    "DecisionDeadline",
     "DeadlineRule",
+    "DecisionDeadline",
     "OverdueCase",
     "decision_due",
     "overdue",
