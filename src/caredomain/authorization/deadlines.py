@@ -7,7 +7,8 @@ Figures (``../shared/DOMAIN.md``; check the current edition of each source):
 * Medicare fee-for-service DMEPOS: standard 5 business days but not over 7 calendar days
   (from 2025-01-01; 10 business days before), expedited 2 business days (CMS DMEPOS
   prior-authorization program page).
-* Medicare hospital OPD: standard 10 business days, expedited 2 business days (CMS OPD
+* Medicare hospital OPD: standard 7 calendar days for requests from 2025-01-01 (10
+  business days before; CY 2025 OPPS/ASC final rule), expedited 2 business days (CMS OPD
   prior-authorization program page).
 
 DMEPOS approvals are valid for: power mobility devices 6 months, lower-limb prostheses 120
@@ -102,9 +103,11 @@ DEADLINES: Final[Mapping[Program, DecisionDeadline]] = {
         "from 2025-01-01; expedited 2 business days",
     ),
     Program.MEDICARE_OPD: DecisionDeadline(
-        DeadlineRule(business_days=10),
+        DeadlineRule(elapsed=_dt.timedelta(days=7)),
         DeadlineRule(business_days=2),
-        "CMS hospital OPD prior authorization program: 10 business days; expedited 2",
+        "CMS hospital OPD prior authorization program: 7 calendar days for requests from "
+        "2025-01-01 (CY 2025 OPPS/ASC final rule; 10 business days before); expedited 2 "
+        "business days",
     ),
 }
 """Decision timeframes by program. ``Program.OTHER`` has none: configure your contracts'."""
