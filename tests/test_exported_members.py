@@ -23,6 +23,8 @@ PUBLIC_MODULES = [
     "caredomain.core.tomlfile",
     "caredomain.adapters",
     "caredomain.adapters.fhir",
+    "caredomain.adapters.fhir.careplans",
+    "caredomain.adapters.fhir.observations",
     "caredomain.cli",
     "caredomain.testing",
     "caredomain.testing.strategies",
@@ -51,6 +53,7 @@ PUBLIC_MODULES = [
     "caredomain.careplans",
     "caredomain.careplans.model",
     "caredomain.careplans.rules",
+    "caredomain.careplans.templates",
 ]
 
 

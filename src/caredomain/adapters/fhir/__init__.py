@@ -9,5 +9,29 @@ use, never at import time.
 """
 
 from caredomain.adapters.fhir._models import FhirVersion, model_class, validate
+from caredomain.adapters.fhir.careplans import (
+    CANONICAL_BASE,
+    RESOURCE_KINDS,
+    activity_definitions,
+    care_plan_to_fhir,
+    template_to_plan_definition,
+)
+from caredomain.adapters.fhir.observations import (
+    ACCEPTED_STATUSES,
+    observation_from_fhir,
+    observation_from_json,
+)
 
-__all__ = ["FhirVersion", "model_class", "validate"]
+__all__ = [
+    "ACCEPTED_STATUSES",
+    "CANONICAL_BASE",
+    "RESOURCE_KINDS",
+    "FhirVersion",
+    "model_class",
+    "validate",
+    "activity_definitions",
+    "care_plan_to_fhir",
+    "observation_from_fhir",
+    "observation_from_json",
+    "template_to_plan_definition",
+]
