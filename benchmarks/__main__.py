@@ -7,8 +7,9 @@ import importlib
 import json
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks._harness import Case, Result, environment, run_case
 
@@ -26,11 +27,21 @@ def load(area: str) -> Sequence[Case]:
     return cases
 
 
+def report_of(area: str) -> Callable[..., list[dict[str, Any]]] | None:
+    """The area's own report, for areas that measure more than throughput (``run``)."""
+    run: Callable[..., list[dict[str, Any]]] | None = getattr(
+        importlib.import_module(f"benchmarks.{area}"), "run", None
+    )
+    return run
+
+
 def list_areas(areas: list[str]) -> None:
     print("areas (python -m benchmarks AREA|all [--json]):")
     for area in areas:
         try:
             names = ", ".join(case.name for case in load(area))
+            if report_of(area) is not None:
+                names = ", ".join(filter(None, [names, "its own report (quality and time)"]))
         except ImportError as exc:
             names = f"cannot import: {exc} (pip install -e '.[bench]')"
         print(f"  {area:<12} {names}")
@@ -67,9 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(result)
         if not args.json:
             print(result.line(width), flush=True)
+    reports: list[dict[str, Any]] = []
+    for area in chosen:
+        run = report_of(area)
+        if run is not None:
+            reports.extend(run(as_json=args.json, match=args.match))
     if args.json:
         env = environment()
-        json.dump([r.record(env) for r in results], sys.stdout, indent=2)
+        json.dump(
+            [r.record(env) for r in results] + [{**r, **env} for r in reports],
+            sys.stdout,
+            indent=2,
+        )
         print()
     return 0
 

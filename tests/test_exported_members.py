@@ -33,6 +33,8 @@ PUBLIC_MODULES = [
     "caredomain.scheduling.availability",
     "caredomain.scheduling.booking",
     "caredomain.scheduling.metrics",
+    "caredomain.scheduling.optimizer",
+    "caredomain.scheduling.problem",
     "caredomain.scheduling.reminders",
     "caredomain.scheduling.requests",
     "caredomain.scheduling.search",
@@ -52,6 +54,7 @@ PUBLIC_MODULES = [
     "caredomain.authorization.rules",
     "caredomain.careplans",
     "caredomain.careplans.model",
+    "caredomain.careplans.monitor",
     "caredomain.careplans.rules",
     "caredomain.careplans.templates",
 ]

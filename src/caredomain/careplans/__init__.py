@@ -22,6 +22,18 @@ from caredomain.careplans.model import (
     Timing,
     check_unit,
 )
+from caredomain.careplans.monitor import (
+    DEFAULT_HORIZON,
+    ActivityCompleted,
+    GoalStatus,
+    GoalStatusChange,
+    Monitor,
+    MonitorChange,
+    OverdueActivity,
+    Snapshot,
+    WorklistItem,
+    worklist,
+)
 from caredomain.careplans.rules import (
     SEVERITY_ORDER,
     Alert,
@@ -52,9 +64,11 @@ from caredomain.careplans.templates import (
 )
 
 __all__ = [
+    "DEFAULT_HORIZON",
     "MEASURES",
     "SEVERITY_ORDER",
     "Activity",
+    "ActivityCompleted",
     "ActivityKind",
     "ActivityStatus",
     "ActivityTemplate",
@@ -69,11 +83,16 @@ __all__ = [
     "GoalAchievement",
     "GoalLifecycle",
     "GoalRule",
+    "GoalStatus",
+    "GoalStatusChange",
     "GoalTemplate",
     "Measure",
     "MissingRule",
+    "Monitor",
+    "MonitorChange",
     "Observation",
     "ObservationSource",
+    "OverdueActivity",
     "OverdueRule",
     "Parameter",
     "ParameterCondition",
@@ -82,6 +101,7 @@ __all__ = [
     "Rule",
     "RuleTemplate",
     "Severity",
+    "Snapshot",
     "Target",
     "Template",
     "TemplateSource",
@@ -89,8 +109,10 @@ __all__ = [
     "Timing",
     "TrendRule",
     "Window",
+    "WorklistItem",
     "check_unit",
     "instantiate",
     "load_template",
     "template_names",
+    "worklist",
 ]

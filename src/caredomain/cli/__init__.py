@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from caredomain._version import __version__
-from caredomain.cli import _authorization, _demo, _diagram
+from caredomain.cli import _authorization, _careplan, _demo, _diagram, _schedule
 from caredomain.core.errors import CareDomainError
 
 __all__ = ["build_parser", "main"]
@@ -31,8 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"caredomain {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _authorization.register(commands)
+    _careplan.register(commands)
     _demo.register(commands)
     _diagram.register(commands)
+    _schedule.register(commands)
     return parser
 
 

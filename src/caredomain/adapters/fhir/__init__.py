@@ -27,11 +27,11 @@ __all__ = [
     "CANONICAL_BASE",
     "RESOURCE_KINDS",
     "FhirVersion",
-    "model_class",
-    "validate",
     "activity_definitions",
     "care_plan_to_fhir",
+    "model_class",
     "observation_from_fhir",
     "observation_from_json",
     "template_to_plan_definition",
+    "validate",
 ]
