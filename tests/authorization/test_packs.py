@@ -425,3 +425,54 @@ def test_lint_finds_gaps_and_overlaps():
     assert (LintLevel.INFO, "overlap", ("OTHER", "EARLY")) in found
     assert (LintLevel.INFO, "no-fallback", ()) in found
     assert not [f for f in lint(RulePack("p", [early, late])) if f.level is LintLevel.ERROR]
+
+
+def _timelines():
+    """Every confirmed code's timeline from the bundled CSV: {(system, code): [(date, on)]}."""
+    import csv
+    import importlib.resources
+
+    text = (
+        importlib.resources.files("caredomain.authorization")
+        .joinpath("packs/medicare-pa-lists.csv")
+        .read_text(encoding="utf-8")
+    )
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    timelines: dict[tuple[str, str, str], list[tuple[str, bool]]] = {}
+    for row in rows:
+        if row["confidence"] == "uncertain" or row["category"] == "botulinum-toxin":
+            continue  # uncertain rows are off by default; botox needs its pair (tested above)
+        on = row["action"] in {"added", "reinstated"}
+        for code in _expand(row["code_from"], row["code_to"]):
+            key = (row["list"], row["system"], code)
+            timelines.setdefault(key, []).append((row["effective"], on))
+    return timelines
+
+
+def _expand(first: str, last: str) -> list[str]:
+    if not last:
+        return [first]
+    head = first.rstrip("0123456789")
+    low, high = int(first[len(head) :]), int(last[len(head) :])
+    width = len(first) - len(head)
+    return [f"{head}{n:0{width}d}" for n in range(low, high + 1)]
+
+
+CHANGES = [
+    (lst, system, code, day, on)
+    for (lst, system, code), changes in sorted(_timelines().items())
+    for day, on in changes
+]
+
+
+@pytest.mark.parametrize(("lst", "system", "code", "day", "on"), CHANGES)
+def test_every_single_code_change_in_the_csv_holds_on_both_sides(lst, system, code, day, on):
+    import datetime as dt
+
+    kw = OPD if lst == "opd" else DME
+    before = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+    assert required(code, day, **kw) is on
+    timeline = dict(_timelines()[(lst, system, code)])
+    earlier = [d for d in timeline if d < day]
+    expected_before = timeline[max(earlier)] if earlier else False
+    assert required(code, before, **kw) is expected_before
