@@ -34,6 +34,7 @@ from caredomain.careplans.monitor import (
     GoalStatusChange,
     Monitor,
     OverdueActivity,
+    Snapshot,
     WorklistItem,
     worklist,
 )
@@ -678,3 +679,15 @@ def test_completion_events_round_trip_through_json():
         evidence=Reference.to("Appointment", "a1"),
     )
     assert from_json(to_json(event), ActivityCompleted) == event
+
+
+def test_snapshots_and_changes_round_trip_through_json():
+    goal = Goal("bp", "BP < 130/80", [below(SYSTOLIC, 130), below(DIASTOLIC, 80)])
+    monitor = Monitor()
+    monitor.watch(plan(goals=[goal], activities=ACTIVITIES), [STAGE2])
+    changes = monitor.ingest(pressure("b0", at(0), 150, 85))
+    snapshot = monitor.snapshot("p1", FixedClock(at(3)))
+    assert all((snapshot.worklist, snapshot.overdue, snapshot.goals))
+    assert from_json(to_json(snapshot), Snapshot) == snapshot
+    for change in changes:
+        assert from_json(to_json(change), type(change)) == change
