@@ -830,35 +830,22 @@ class Rule:
         if not self._constraints:
             return ()
         missing: list[Missing] = []
-        if self.plans:
-            if facts.plan is None:
-                missing.append(_PLAN)
-            elif facts.plan.casefold() not in self.plans:
-                return None
-        if self.lines_of_business:
-            if facts.line_of_business is None:
-                missing.append(_LOB)
-            elif facts.line_of_business not in self.lines_of_business:
-                return None
-        if self.settings:
-            if facts.setting is None:
-                missing.append(_SETTING)
-            elif facts.setting not in self.settings:
-                return None
-        if self.places_of_service:
-            if facts.place_of_service is None:
-                missing.append(_POS)
-            elif facts.place_of_service not in self.places_of_service:
-                return None
-        if self.network is not None:
-            if facts.network is None:
-                missing.append(_NETWORK)
-            elif facts.network is not self.network:
-                return None
-        if self.sexes:
-            if facts.sex is None:
-                missing.append(_SEX)
-            elif facts.sex not in self.sexes:
+        plan = facts.plan.casefold() if facts.plan is not None else None
+        network = frozenset({self.network}) if self.network is not None else frozenset()
+        # (what the rule allows, what the request says, what to ask for when it says nothing)
+        for allowed, value, ask in (
+            (self.plans, plan, _PLAN),
+            (self.lines_of_business, facts.line_of_business, _LOB),
+            (self.settings, facts.setting, _SETTING),
+            (self.places_of_service, facts.place_of_service, _POS),
+            (network, facts.network, _NETWORK),
+            (self.sexes, facts.sex, _SEX),
+        ):
+            if not allowed:
+                continue
+            if value is None:
+                missing.append(ask)
+            elif value not in allowed:
                 return None
         if self.age_at_least is not None or self.age_below is not None:
             if facts.age is None:

@@ -224,6 +224,19 @@ class SeriesRule:
         """The message of a resolution."""
         raise NotImplementedError
 
+    def resolved(self, before: Breach | Rise, reading: Reading) -> Step:
+        """The step that resolves the open alert ``before`` at ``reading``."""
+        return Step(
+            before.key,
+            before.start,
+            AlertState.RESOLVED,
+            before.severity,
+            reading.at,
+            reading.t,
+            (reading.id,),
+            self.resolved_words(),
+        )
+
     def raised_words(self) -> str:
         """The message of a raise that does not come with its first reading (a re-opening)."""
         raise NotImplementedError
@@ -425,20 +438,7 @@ class ThresholdRuntime(SeriesRule):
     def diff(self, before: State, after: State, reading: Reading) -> list[Step]:
         """Raised on the first breach, escalated when the count reaches ``escalate_after``."""
         if after is None:
-            if before is None:
-                return []
-            return [
-                Step(
-                    before.key,
-                    before.start,
-                    AlertState.RESOLVED,
-                    before.severity,
-                    reading.at,
-                    reading.t,
-                    (reading.id,),
-                    self.resolved_words(),
-                )
-            ]
+            return [] if before is None else [self.resolved(before, reading)]
         assert isinstance(after, Breach)
         if before is None:
             message = (
@@ -551,20 +551,7 @@ class TrendRuntime(SeriesRule):
     def diff(self, before: State, after: State, reading: Reading) -> list[Step]:
         """Raised when a breach starts, resolved on the first reading that does not breach."""
         if after is None:
-            if before is None:
-                return []
-            return [
-                Step(
-                    before.key,
-                    before.start,
-                    AlertState.RESOLVED,
-                    before.severity,
-                    reading.at,
-                    reading.t,
-                    (reading.id,),
-                    self.resolved_words(),
-                )
-            ]
+            return [] if before is None else [self.resolved(before, reading)]
         if before is not None:
             return []
         assert isinstance(after, Rise)
