@@ -25,6 +25,7 @@ PUBLIC_MODULES = [
     "caredomain.adapters.fhir",
     "caredomain.adapters.fhir.careplans",
     "caredomain.adapters.fhir.observations",
+    "caredomain.adapters.hl7v2",
     "caredomain.cli",
     "caredomain.testing",
     "caredomain.testing.strategies",

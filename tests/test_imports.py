@@ -32,6 +32,7 @@ def _loaded_after(imports: str) -> list[str]:
         "import caredomain.authorization, caredomain.careplans",
         "import caredomain.testing",
         "import caredomain.adapters, caredomain.adapters.fhir",
+        "import caredomain.adapters.hl7v2; caredomain.adapters.hl7v2.parse('MSH|^~\\\\&|A')",
         "import caredomain.cli; caredomain.cli.build_parser()",
     ],
 )

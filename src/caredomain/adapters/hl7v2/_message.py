@@ -1,0 +1,314 @@
+r"""A fast, lazy HL7 v2 (ER7) tokenizer and the `Message` it yields.
+
+Rules of this module:
+
+1. Tokenize once, lazily: `parse` only splits segments; a segment's fields, repetitions,
+   components and subcomponents are split when first asked for, and cached.
+2. Be lenient with framing: CR, LF or CRLF segment terminators, an MLLP frame
+   (``0x0B`` ... ``0x1C 0x0D``), a leading byte-order mark and trailing whitespace are
+   accepted. Encoding characters come from MSH-1 and MSH-2, not from defaults.
+3. Errors are `Hl7ParseError` with the segment index and id, field, repetition and
+   component, and what was expected, and never the content of the message.
+4. Escape sequences (HL7 v2.x section 2.7): ``\F\ \S\ \T\ \R\ \E\`` become the
+   delimiters, ``\Xhh..\`` the bytes it encodes (as Latin-1), ``\.br\`` a line break;
+   ``\H\`` and ``\N\`` (highlighting) are dropped; any other sequence is kept as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Final
+
+import attrs
+
+from caredomain.core.errors import ParseError
+
+__all__ = ["Delimiters", "Hl7ParseError", "Message", "Segment", "parse"]
+
+_MLLP_START: Final = "\x0b"
+_MLLP_END: Final = "\x1c"
+_TERMINATORS: Final = re.compile(r"\r\n|\r|\n")
+_PATH: Final = re.compile(
+    r"^(?P<seg>[A-Z][A-Z0-9]{2})(?:\[(?P<occ>\d+)\])?"
+    r"(?:-(?P<field>\d+)(?:\[(?P<rep>\d+)\])?(?:\.(?P<comp>\d+)(?:\.(?P<sub>\d+))?)?)?$"
+)
+
+
+class Hl7ParseError(ParseError):
+    """An HL7 v2 message could not be read.
+
+    Attributes:
+        segment_index: 1-based position of the segment in the message, if known.
+        segment_id: The segment's id (``"PID"``), if known.
+        field: The field number, if known.
+        repetition: The 1-based repetition, if known.
+        component: The component number, if known.
+    """
+
+    def __init__(
+        self,
+        expected: str,
+        *,
+        segment_index: int | None = None,
+        segment_id: str | None = None,
+        field: int | None = None,
+        repetition: int | None = None,
+        component: int | None = None,
+    ) -> None:
+        self.segment_index = segment_index
+        self.segment_id = segment_id
+        self.field = field
+        self.repetition = repetition
+        self.component = component
+        parts = []
+        if segment_index is not None:
+            parts.append(f"segment {segment_index}" + (f" ({segment_id})" if segment_id else ""))
+        if field is not None:
+            parts.append(f"field {field}")
+        if repetition is not None:
+            parts.append(f"repetition {repetition}")
+        if component is not None:
+            parts.append(f"component {component}")
+        super().__init__(", ".join(parts) or "message", expected)
+
+
+@attrs.frozen
+class Delimiters:
+    r"""The message's encoding characters, from MSH-1 and MSH-2.
+
+    Attributes:
+        field: Field separator (``|``).
+        component: Component separator (``^``).
+        repetition: Repetition separator (``~``).
+        escape: Escape character (``\``).
+        subcomponent: Subcomponent separator (``&``).
+    """
+
+    field: str = "|"
+    component: str = "^"
+    repetition: str = "~"
+    escape: str = "\\"
+    subcomponent: str = "&"
+
+
+def _unescape(text: str, d: Delimiters) -> str:
+    if d.escape not in text:
+        return text
+    out = []
+    i = 0
+    esc = d.escape
+    while i < len(text):
+        ch = text[i]
+        if ch != esc:
+            out.append(ch)
+            i += 1
+            continue
+        end = text.find(esc, i + 1)
+        if end < 0:
+            out.append(text[i:])  # a lone escape character: kept as written (lenient)
+            break
+        code = text[i + 1 : end]
+        replacement = {
+            "F": d.field,
+            "S": d.component,
+            "T": d.subcomponent,
+            "R": d.repetition,
+            "E": d.escape,
+            ".br": "\n",
+            "H": "",
+            "N": "",
+        }.get(code)
+        if (
+            replacement is None
+            and code[:1] == "X"
+            and re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", code[1:])
+        ):
+            replacement = bytes.fromhex(code[1:]).decode("latin-1")
+        out.append(replacement if replacement is not None else text[i : end + 1])
+        i = end + 1
+    return "".join(out)
+
+
+class Segment:
+    """One segment, split on first access. Field numbers are HL7's (MSH-1 is the separator)."""
+
+    __slots__ = ("_fields", "_raw", "d", "id", "index")
+
+    def __init__(self, raw: str, index: int, d: Delimiters) -> None:
+        self._raw = raw
+        self.index = index
+        self.d = d
+        self.id = raw[:3]
+        self._fields: list[str] | None = None
+
+    def _split(self) -> list[str]:
+        if self._fields is None:
+            parts = self._raw.split(self.d.field)
+            if self.id == "MSH":
+                # MSH-1 is the separator itself and MSH-2 the encoding characters.
+                parts = [parts[0], self.d.field, *parts[1:]]
+            self._fields = parts
+        return self._fields
+
+    def __len__(self) -> int:
+        """The number of fields present (the highest field number)."""
+        return len(self._split()) - 1
+
+    def raw_field(self, number: int) -> str:
+        """Field ``number`` as written (escaped), or ``""`` when absent."""
+        fields = self._split()
+        return fields[number] if 0 < number < len(fields) else ""
+
+    def repetitions(self, number: int) -> list[str]:
+        """Field ``number``'s repetitions, as written (MSH-1 and MSH-2 are never split)."""
+        raw = self.raw_field(number)
+        if self.id == "MSH" and number in (1, 2):
+            return [raw] if raw else []
+        return raw.split(self.d.repetition) if raw else []
+
+    def value(
+        self, field: int, repetition: int = 1, component: int | None = None, sub: int | None = None
+    ) -> str:
+        """The unescaped text at a position; ``""`` when absent (HL7's empty)."""
+        reps = self.repetitions(field)
+        if not 0 < repetition <= len(reps):
+            return ""
+        text = reps[repetition - 1]
+        if self.id == "MSH" and field in (1, 2):
+            return text
+        if component is not None:
+            comps = text.split(self.d.component)
+            text = comps[component - 1] if 0 < component <= len(comps) else ""
+            if sub is not None:
+                subs = text.split(self.d.subcomponent)
+                text = subs[sub - 1] if 0 < sub <= len(subs) else ""
+        elif sub is not None:
+            raise Hl7ParseError(
+                "a component before a subcomponent",
+                segment_index=self.index,
+                segment_id=self.id,
+                field=field,
+            )
+        return _unescape(text, self.d)
+
+
+@attrs.frozen(eq=False)
+class Message:
+    """A parsed HL7 v2 message: segments in order, fields split on demand.
+
+    ``msg["PID-3[2].1"]`` reads segment PID (the first), field 3, repetition 2, component 1;
+    ``msg["OBX[2]-5"]`` the second OBX's field 5; ``msg.segments("OBX")`` iterates them.
+    """
+
+    delimiters: Delimiters
+    _segments: tuple[Segment, ...] = attrs.field(alias="segments_", repr=False)
+
+    @property
+    def type(self) -> str:
+        """MSH-9 as ``TYPE^TRIGGER`` (``"SIU^S12"``)."""
+        msh = self._segments[0]
+        return f"{msh.value(9, 1, 1)}^{msh.value(9, 1, 2)}"
+
+    @property
+    def version(self) -> str:
+        """MSH-12, the declared HL7 version (``"2.5.1"``)."""
+        return self._segments[0].value(12, 1, 1)
+
+    @property
+    def control_id(self) -> str:
+        """MSH-10, the message control id."""
+        return self._segments[0].value(10)
+
+    def __iter__(self) -> Iterator[Segment]:
+        return iter(self._segments)
+
+    def __len__(self) -> int:
+        return len(self._segments)
+
+    def segments(self, segment_id: str) -> Iterator[Segment]:
+        """Every segment with this id, in order (Z-segments included)."""
+        return (s for s in self._segments if s.id == segment_id)
+
+    def __getitem__(self, path: str) -> str:
+        """The unescaped text at an HL7 path such as ``"PID-3[2].1"``; ``""`` when absent.
+
+        Raises:
+            Hl7ParseError: The path is not of the form ``SEG[n]-field[rep].comp.sub``.
+        """
+        match = _PATH.match(path)
+        if match is None or match["field"] is None:
+            raise Hl7ParseError("a path such as PID-3[2].1")
+        wanted = int(match["occ"] or 1)
+        found = [s for s in self._segments if s.id == match["seg"]]
+        if len(found) < wanted:
+            return ""
+        segment = found[wanted - 1]
+        return segment.value(
+            int(match["field"]),
+            int(match["rep"] or 1),
+            int(match["comp"]) if match["comp"] else None,
+            int(match["sub"]) if match["sub"] else None,
+        )
+
+
+def _text(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data
+    if not isinstance(data, bytes | bytearray):
+        raise Hl7ParseError("bytes or text")
+    # MSH-18 names the character set; the common ones (ASCII, 8859/1, UNICODE UTF-8) all
+    # decode their MSH as ASCII, so read it first as Latin-1 to find MSH-18.
+    head = bytes(data[:2048]).decode("latin-1")
+    charset = ""
+    if head.startswith(("MSH", "\ufeffMSH", "\x0bMSH")):
+        start = head.index("MSH")
+        sep = head[start + 3 : start + 4]
+        line = _TERMINATORS.split(head[start:], maxsplit=1)[0]
+        fields = line.split(sep) if sep else []
+        charset = fields[17].split("^")[0] if len(fields) > 17 else ""
+    if charset.upper() in {"UNICODE UTF-8", "UTF-8", ""}:
+        try:
+            return bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            if charset:
+                raise Hl7ParseError("UTF-8 text, as MSH-18 declares") from None
+            return bytes(data).decode("latin-1")  # undeclared: lenient
+    return bytes(data).decode("latin-1")
+
+
+def parse(data: bytes | str) -> Message:
+    """Read one HL7 v2 message (ER7), leniently framed.
+
+    Raises:
+        Hl7ParseError: No MSH segment first, encoding characters missing or repeated, or
+            a segment without a valid id. The error names positions, never content.
+    """
+    text = _text(data).lstrip("\ufeff")
+    if text.startswith(_MLLP_START):
+        text = text[1:]
+        end = text.find(_MLLP_END)
+        if end >= 0:
+            text = text[:end]
+    text = text.strip()
+    if not text.startswith("MSH") or len(text) < 8:
+        raise Hl7ParseError("an MSH segment first, with its encoding characters", segment_index=1)
+    sep = text[3]
+    encoding = text[4 : text.find(sep, 4)] if text.find(sep, 4) > 0 else ""
+    if len(encoding) < 4 or sep in encoding or len(set(encoding[:4] + sep)) != 5 or sep.isalnum():
+        raise Hl7ParseError(
+            "MSH-1 and MSH-2: five distinct encoding characters such as |^~\\&",
+            segment_index=1,
+            segment_id="MSH",
+            field=2,
+        )
+    d = Delimiters(sep, encoding[0], encoding[1], encoding[2], encoding[3])
+    segments = []
+    for number, raw in enumerate((r for r in _TERMINATORS.split(text) if r.strip()), start=1):
+        if not re.match(r"^[A-Z][A-Z0-9]{2}(?:$|" + re.escape(sep) + ")", raw):
+            raise Hl7ParseError(
+                "a segment id of three capital letters or digits, then the field separator",
+                segment_index=number,
+            )
+        segments.append(Segment(raw, number, d))
+    return Message(d, segments_=tuple(segments))
