@@ -57,7 +57,7 @@ import datetime as _dt
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 import attrs
@@ -436,22 +436,22 @@ class _Model:
         return True
 
 
+def _overlapping(model: _Model, slot_of: Sequence[int], r: int, s: int) -> Iterator[int]:
+    """Earlier requests of ``r``'s patient whose slots overlap slot ``s``."""
+    for j in model.mates[r]:
+        t = slot_of[j]
+        if j < r and t != -1 and model.start[s] < model.end[t] and model.start[t] < model.end[s]:
+            yield j
+
+
 def _violations(model: _Model, slot_of: Sequence[int]) -> list[tuple[int, str]]:
     """Patient overlaps and broken ``after`` rules of a complete assignment."""
     found: list[tuple[int, str]] = []
     for r, s in enumerate(slot_of):
         if s == -1:
             continue
-        for j in model.mates[r]:
-            t = slot_of[j]
-            if (
-                j < r
-                and t != -1
-                and model.start[s] < model.end[t]
-                and model.start[t] < model.end[s]
-            ):
-                found.append((r, "expected no overlap with the patient's other visits"))
-                break
+        if next(_overlapping(model, slot_of, r, s), None) is not None:
+            found.append((r, "expected no overlap with the patient's other visits"))
         p = model.pred[r]
         if p != -1:
             t = slot_of[p]
@@ -592,15 +592,7 @@ def _conflicts(model: _Model, slot_of: Sequence[int]) -> list[tuple[int, int]]:
     for r, s in enumerate(slot_of):
         if s == -1:
             continue
-        for j in model.mates[r]:
-            t = slot_of[j]
-            if (
-                j < r
-                and t != -1
-                and model.start[s] < model.end[t]
-                and model.start[t] < model.end[s]
-            ):
-                found.append((j, r))
+        found.extend((j, r) for j in _overlapping(model, slot_of, r, s))
         p = model.pred[r]
         if p != -1:
             t = slot_of[p]
