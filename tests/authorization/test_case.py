@@ -257,3 +257,12 @@ def test_any_sequence_keeps_units_and_states_consistent(choices):
         if value.units_left is not None:
             assert 0 <= value.units_left <= (value.units_authorized or 0)
     assert AUTHORIZATION_MACHINE.replay(case(units=5), recorded) == value
+
+
+def test_deadlines_refuse_naive_times():
+    from caredomain.authorization import DeadlineRule
+    from caredomain.core import BusinessCalendar, NaiveDatetimeError
+
+    with pytest.raises(NaiveDatetimeError) as info:
+        DeadlineRule(business_days=2).due(dt.datetime(2026, 12, 1, 9), BusinessCalendar())
+    assert info.value.location == "DeadlineRule.due(start)"

@@ -390,3 +390,15 @@ def test_every_event_class_has_a_transition():
 def test_generated_referrals_round_trip(referral):
     assert from_json(to_json(referral), Referral) == referral
     assert referral.state is S.DRAFT
+
+
+def test_booked_visit_start_must_be_aware():
+    import datetime as _dt
+
+    from caredomain.core import NaiveDatetimeError
+
+    with pytest.raises(NaiveDatetimeError) as info:
+        AppointmentBooked(
+            event_id="e", occurred_at=T0, appointment="a", start=_dt.datetime(2026, 12, 3, 9)
+        )
+    assert info.value.location == "AppointmentBooked.start"

@@ -362,3 +362,12 @@ def test_random_interleavings_keep_every_invariant(ops):
         assert out.calendar.version == cal.version + 1
         cal = out.calendar
         check_invariants(cal, clock.now())
+
+
+def test_reading_the_calendar_refuses_naive_times():
+    from caredomain.core import NaiveDatetimeError
+
+    with pytest.raises(NaiveDatetimeError):
+        Calendar.of(INDEX).occupancy(dt.datetime(2026, 12, 1, 9))
+    with pytest.raises(NaiveDatetimeError):
+        Calendar.of(INDEX).patient_busy("p1", dt.datetime(2026, 12, 1, 9))

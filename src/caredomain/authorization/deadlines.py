@@ -36,7 +36,7 @@ from caredomain.authorization.case import (
 )
 from caredomain.core.errors import ValidationError
 from caredomain.core.severity import Severity
-from caredomain.core.time import BusinessCalendar, Clock, epoch_us
+from caredomain.core.time import BusinessCalendar, Clock, ensure_aware, epoch_us
 
 __all__ = [
     "DEADLINES",
@@ -67,6 +67,7 @@ class DeadlineRule:
 
     def due(self, start: DateTime, calendar: BusinessCalendar) -> DateTime:
         """The deadline for a clock that started at ``start``."""
+        start = ensure_aware(start, "DeadlineRule.due(start)")
         limits = []
         if self.business_days is not None:
             limits.append(calendar.deadline(start, self.business_days))
@@ -118,7 +119,10 @@ DMEPOS_VALIDITY: Final[Mapping[str, _dt.timedelta | int]] = {
     "orthoses": _dt.timedelta(days=60),
     "support-surfaces": 1,
 }
-"""DMEPOS approval validity by item category: months (int) or days (DME MAC table)."""
+"""DMEPOS approval validity by item category: whole calendar months (int) or elapsed days
+(timedelta). Source: the DME MAC (CGS Jurisdictions B and C) prior-authorization program
+table, as summarized in ``shared/DOMAIN.md``; the CMS "Prior Authorization Process for
+Certain DMEPOS Items" page names the same limits per item group."""
 
 
 def decision_due(
@@ -171,7 +175,7 @@ def overdue(
 
     Ordered past-due before near-due, then by due time (earliest first), then case id.
     """
-    now = clock.now()
+    now = ensure_aware(clock.now(), "Clock.now()")
     now_us = epoch_us(now)
     found = []
     calendar = calendar or BusinessCalendar()

@@ -26,7 +26,6 @@ area's events of the same name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -36,7 +35,7 @@ from caredomain.core.codes import CodeableConcept
 from caredomain.core.events import DomainEvent
 from caredomain.core.identity import Identifier, Reference
 from caredomain.core.statemachine import Guard, Machine, Transition
-from caredomain.core.time import epoch_us
+from caredomain.core.time import check_aware, epoch_us, instant_key, to_datetime
 from caredomain.referrals.model import (
     APPROVED,
     AuthorizationLink,
@@ -44,6 +43,8 @@ from caredomain.referrals.model import (
     Referral,
     ReferralStatus,
     ReferralTarget,
+    _documents,
+    _refs,
 )
 
 __all__ = [
@@ -84,14 +85,6 @@ class ReferralEvent(DomainEvent):
         if "event_type" not in cls.__dict__:
             cls.event_type = f"referral.{cls.__name__}"
         super().__init_subclass__(**kwargs)
-
-
-def _docs(value: Iterable[DocumentKind]) -> frozenset[DocumentKind]:
-    return frozenset(DocumentKind(v) for v in value)
-
-
-def _refs(value: Iterable[Reference]) -> tuple[Reference, ...]:
-    return tuple(value)
 
 
 def _first_code(concept: CodeableConcept | None) -> str | None:
@@ -159,7 +152,7 @@ class DocumentsSent(ReferralEvent):
         documents: Which kinds.
     """
 
-    documents: frozenset[DocumentKind] = attrs.field(converter=_docs)
+    documents: frozenset[DocumentKind] = attrs.field(converter=_documents)
 
 
 @attrs.frozen(kw_only=True)
@@ -200,7 +193,7 @@ class AppointmentBooked(ReferralEvent):
     """
 
     appointment: str
-    start: DateTime = attrs.field(eq=False)
+    start: DateTime = attrs.field(converter=to_datetime, validator=check_aware, eq=instant_key)
 
 
 @attrs.frozen(kw_only=True)

@@ -31,7 +31,15 @@ from caredomain.core.codes import CodeableConcept
 from caredomain.core.errors import ConflictError, ValidationError
 from caredomain.core.events import DomainEvent
 from caredomain.core.identity import IdSource, RandomIds, Reference
-from caredomain.core.time import Clock, Interval, check_aware, epoch_us, instant_key, to_datetime
+from caredomain.core.time import (
+    Clock,
+    Interval,
+    check_aware,
+    ensure_aware,
+    epoch_us,
+    instant_key,
+    to_datetime,
+)
 from caredomain.scheduling.appointments import (
     APPOINTMENT_MACHINE,
     Appointment,
@@ -112,10 +120,6 @@ class Outcome:
     hold: Hold | None = None
 
 
-def _busy_key(interval: Interval) -> tuple[int, int]:
-    return (epoch_us(interval.start), epoch_us(interval.end))
-
-
 @attrs.frozen
 class Calendar:
     """The booking ledger: slots, live holds, appointments, and a version.
@@ -148,7 +152,7 @@ class Calendar:
             if appointment.state in _LIVE:
                 for slot_id in appointment.slots:
                     counts[slot_id] = counts.get(slot_id, 0) + 1
-        now_us = None if now is None else epoch_us(now)
+        now_us = None if now is None else epoch_us(ensure_aware(now, "Calendar.occupancy(now)"))
         for hold in self.holds.values():
             if now_us is None or epoch_us(hold.expires_at) > now_us:
                 for slot_id in hold.slots:
@@ -162,7 +166,7 @@ class Calendar:
             for a in self.appointments.values()
             if a.state in _LIVE and a.interval is not None and _patient_id(a) == patient
         ]
-        now_us = None if now is None else epoch_us(now)
+        now_us = None if now is None else epoch_us(ensure_aware(now, "Calendar.patient_busy(now)"))
         busy.extend(
             h.interval
             for h in self.holds.values()
@@ -407,7 +411,7 @@ class Calendar:
             raise ConflictError(
                 "Calendar", str(self.version), f"stale version {version}; re-read and retry"
             )
-        now = clock.now()
+        now = ensure_aware(clock.now(), "Clock.now()")
         now_us = epoch_us(now)
         expired = [h for h in self.holds.values() if epoch_us(h.expires_at) <= now_us]
         source = ids or RandomIds()
@@ -458,12 +462,11 @@ class Calendar:
         if ignore is not None and ignore.state in _LIVE:
             for slot_id in ignore.slots:
                 occupied[slot_id] -= 1
-        start_us, end_us = _busy_key(interval)
         for slot_id in slots:
             slot = self.index.get(slot_id)
             if slot.status is not SlotStatus.FREE:
                 raise ConflictError("Slot", slot_id, f"slot is {slot.status.value}")
-            if epoch_us(slot.interval.start) > start_us or epoch_us(slot.interval.end) < end_us:
+            if not slot.interval.covers(interval):
                 raise ValidationError.at("interval", "expected the visit inside each of its slots")
             room = slot.capacity + (slot.overbook if allow_overbook else 0)
             if occupied.get(slot_id, 0) >= room:
@@ -472,8 +475,7 @@ class Calendar:
             if ignore is not None and ignore.interval is not None and busy == ignore.interval:
                 ignore = None  # skip the appointment's own time once
                 continue
-            b_start, b_end = _busy_key(busy)
-            if b_start < end_us and start_us < b_end:
+            if busy.overlaps(interval):
                 raise ConflictError(
                     "Patient", "patient", "the patient is booked at an overlapping time"
                 )
