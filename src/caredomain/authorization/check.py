@@ -66,7 +66,13 @@ from caredomain.authorization.rules import (
 )
 from caredomain.core.codes import ICD_10_CM, Coding, resolve_system
 from caredomain.core.errors import ValidationError
-from caredomain.core.parties import AdministrativeGender, Coverage, LineOfBusiness, Patient
+from caredomain.core.parties import (
+    AdministrativeGender,
+    Coverage,
+    LineOfBusiness,
+    Patient,
+    age_on,
+)
 from caredomain.core.time import format_duration, to_date
 
 __all__ = [
@@ -111,10 +117,7 @@ class Demographics:
 
     def age_on(self, day: _dt.date) -> int | None:
         """Whole years of age on ``day`` (``None`` without a birth date)."""
-        born = self.birth_date
-        if born is None:
-            return None
-        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+        return None if self.birth_date is None else age_on(self.birth_date, day)
 
 
 @attrs.frozen
@@ -700,8 +703,8 @@ def _satisfy(
     for day in line.scheduled:
         if day >= chosen.end:
             warnings.append(
-                f"approval {chosen.id} ends {chosen.end.isoformat()} (exclusive), before the "
-                f"visit scheduled on {day.isoformat()}"
+                f"approval {chosen.id} ends {chosen.end.isoformat()} (exclusive), before a "
+                "scheduled visit"
             )
     if left is not None and left == line.units:
         warnings.append(f"this line uses the last {left} unit(s) of approval {chosen.id}")

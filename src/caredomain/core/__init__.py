@@ -67,6 +67,7 @@ from caredomain.core.parties import (
     Organization,
     Patient,
     Practitioner,
+    age_on,
 )
 from caredomain.core.quantities import (
     MOLAR_MASS,
@@ -171,6 +172,7 @@ __all__ = [
     "Transition",
     "UnitError",
     "ValidationError",
+    "age_on",
     "can_convert",
     "check_aware",
     "convert",

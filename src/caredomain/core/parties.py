@@ -8,6 +8,7 @@ traceback or a log line of a value does not leak them.
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "Organization",
     "Patient",
     "Practitioner",
+    "age_on",
 ]
 
 
@@ -55,6 +57,15 @@ def _check_id(instance: object, attribute: attrs.Attribute[str], value: str) -> 
 def _check_tz(instance: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None:
         validate_timezone(value, f"{type(instance).__name__}.{attribute.name}")
+
+
+def age_on(birth_date: _dt.date, day: _dt.date) -> int:
+    """Completed years of age on ``day`` for someone born on ``birth_date``.
+
+    A birthday on 29 February counts as reached on 1 March in common years.
+    """
+    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
+    return day.year - birth_date.year - int(before_birthday)
 
 
 class AdministrativeGender(StrEnum):
@@ -168,13 +179,9 @@ class Patient:
     language: str | None = None
     timezone: str | None = attrs.field(default=None, validator=_check_tz)
 
-    def age_on(self, day: Date) -> int | None:
+    def age_on(self, day: _dt.date) -> int | None:
         """Completed years of age on ``day``, or ``None`` without a birth date."""
-        if self.birth_date is None:
-            return None
-        born = self.birth_date
-        before_birthday = (day.month, day.day) < (born.month, born.day)
-        return day.year - born.year - int(before_birthday)
+        return None if self.birth_date is None else age_on(self.birth_date, day)
 
 
 @attrs.frozen
