@@ -302,3 +302,19 @@ def test_pounds_and_kilograms_read_to_the_same_canonical_weight(kilograms):
         )
     )
     assert abs(in_kg.canonical("29463-7") - in_lb.canonical("29463-7")) < Decimal("1e-20")
+
+
+def test_a_versioned_performer_reference_keeps_its_type():
+    from caredomain.adapters.fhir import observation_from_fhir
+
+    resource = {
+        "resourceType": "Observation",
+        "id": "w1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-12-01T07:00:00-06:00",
+        "performer": [{"reference": "https://fhir.example.org/Patient/p1/_history/3"}],
+        "valueQuantity": {"value": 80, "system": "http://unitsofmeasure.org", "code": "kg"},
+    }
+    assert observation_from_fhir(resource).source.value == "patient-reported"

@@ -130,3 +130,9 @@ def test_agrees_with_python_hl7_when_it_is_installed():
     msg = parse(SIU)
     assert str(reference.segment("PID")[3][0][0]) == msg["PID-3.1"]
     assert str(reference.segment("PID")[5][0][1]) == msg["PID-5.2"]
+
+
+def test_msh_18_is_read_behind_a_utf8_byte_order_mark():
+    text = "MSH|^~\\&|A|B|C|D|20261201||ADT^A08|1|P|2.5|||||8859/1\rPID|1||1||M\xfcller^Ann\r"
+    data = b"\xef\xbb\xbf" + text.encode("latin-1")  # Latin-1 body, as MSH-18 declares
+    assert parse(data)["PID-5.1"] == "Müller"

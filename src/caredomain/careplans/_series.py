@@ -407,13 +407,6 @@ class ThresholdRuntime(SeriesRule):
         self.escalate_to = rule.escalate_to
         self.target_text = target_words(target)
 
-    def breaches(self, value: Decimal) -> bool:
-        """Whether ``value`` (canonical unit) fails the target; the same as `Target.met_by`."""
-        low, high = self.low, self.high
-        if low is not None and (value < low or (value == low and not self.low_inclusive)):
-            return True
-        return high is not None and (value > high or (value == high and not self.high_inclusive))
-
     def step(self, before: State, reading: Reading) -> State:
         """Count consecutive breaching readings; ``None`` when the reading meets the target."""
         value = reading.value

@@ -368,10 +368,15 @@ def _timing(timing: Timing, plan: CarePlan | None = None) -> dict[str, Any]:
 
 
 def _duration(span: _dt.timedelta) -> dict[str, Any]:
-    seconds = int(span.total_seconds())
+    micros = span // _dt.timedelta(microseconds=1)
     for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
-        if seconds % size == 0:
-            return {"value": seconds // size, "unit": unit, "system": UCUM, "code": unit}
+        if micros % (size * 1_000_000) == 0:
+            return {
+                "value": micros // (size * 1_000_000),
+                "unit": unit,
+                "system": UCUM,
+                "code": unit,
+            }
     return {"value": span.total_seconds(), "unit": "s", "system": UCUM, "code": "s"}
 
 

@@ -330,7 +330,11 @@ def _source(resource: Mapping[str, Any]) -> ObservationSource:
     for performer in performers if isinstance(performers, list) else []:
         reference = performer.get("reference") if isinstance(performer, Mapping) else None
         if isinstance(reference, str):
-            kind = reference.rsplit("/", 2)[-2] if reference.count("/") >= 1 else ""
+            # [base/]Type/id[/_history/version]: the type is the part before the id.
+            parts = reference.split("/")
+            if len(parts) >= 4 and parts[-2] == "_history":
+                parts = parts[:-2]
+            kind = parts[-2] if len(parts) >= 2 else ""
             if kind in {"Patient", "RelatedPerson"}:
                 return ObservationSource.PATIENT_REPORTED
             if kind in {"Practitioner", "PractitionerRole"}:

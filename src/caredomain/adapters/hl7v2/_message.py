@@ -258,10 +258,12 @@ def _text(data: bytes | str) -> str:
     if not isinstance(data, bytes | bytearray):
         raise Hl7ParseError("bytes or text")
     # MSH-18 names the character set; the common ones (ASCII, 8859/1, UNICODE UTF-8) all
-    # decode their MSH as ASCII, so read it first as Latin-1 to find MSH-18.
-    head = bytes(data[:2048]).decode("latin-1")
+    # decode their MSH as ASCII, so read it first as Latin-1 to find MSH-18. A UTF-8
+    # byte-order mark is dropped first, or MSH-18 of such a message would never be read.
+    data = bytes(data).removeprefix(b"\xef\xbb\xbf")
+    head = data[:2048].decode("latin-1")
     charset = ""
-    if head.startswith(("MSH", "\ufeffMSH", "\x0bMSH")):
+    if head.startswith(("MSH", "\x0bMSH")):
         start = head.index("MSH")
         sep = head[start + 3 : start + 4]
         line = _TERMINATORS.split(head[start:], maxsplit=1)[0]
