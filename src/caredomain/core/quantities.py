@@ -147,7 +147,9 @@ MOLAR_MASS: Final[dict[str, Decimal]] = {
 """Molar masses (g/mol) of analytes reported in both mg/dL and mmol/L in US and SI labs. Glucose
 C6H12O6 180.156; cholesterol C27H46O 386.65; triglycerides as triolein 885.4 (the convention
 behind the 0.01129 factor); creatinine 113.12 (to umol/L); urea nitrogen as N2 28.014 (BUN mg/dL
-to urea mmol/L).
+to urea mmol/L). Sources: molecular formulas from PubChem, masses from the IUPAC standard atomic
+weights; the triolein convention and factors as in the SI conversion tables of the AMA Manual of
+Style (section 18.5).
 """
 
 

@@ -17,7 +17,9 @@ Rules of this module (sans-IO: values in, values out; the only "now" is the `Clo
    the gap, i.e. moved forward by the gap, as RFC 5545 section 3.3.5 specifies.
 2. **Latest send time.** Nothing is sent later than ``visit start - minimum_notice``; a
    rule whose time falls later is moved back to that instant.
-3. **Quiet hours** (default 21:00-08:00 in the patient's zone). A message whose time falls
+3. **Quiet hours** (default 21:00-08:00 in the patient's zone: the calling-time window of
+   the US Telephone Consumer Protection Act rules, 47 CFR 64.1200(c)(1), no calls before
+   8 a.m. or after 9 p.m. local time, applied to every channel). A message whose time falls
    inside them moves *earlier*, to ``quiet start - margin`` (20:30 by default: the margin
    leaves room for delivery delay so that a moved message does not arrive inside quiet
    hours). One exception keeps a rule's intent: a rule written as a local time ("the same
