@@ -7,7 +7,14 @@ repetitions, Z-segments, CR/LF/CRLF, MLLP frames, BOM), `Message` path access
 to domain values follow.
 """
 
-from caredomain.adapters.hl7v2._message import Delimiters, Hl7ParseError, Message, Segment, parse
+from caredomain.adapters.hl7v2._message import (
+    Delimiters,
+    Hl7ParseError,
+    Message,
+    Segment,
+    escape,
+    parse,
+)
 from caredomain.adapters.hl7v2._mllp import MllpFramer
 
-__all__ = ["Delimiters", "Hl7ParseError", "Message", "MllpFramer", "Segment", "parse"]
+__all__ = ["Delimiters", "Hl7ParseError", "Message", "MllpFramer", "Segment", "escape", "parse"]

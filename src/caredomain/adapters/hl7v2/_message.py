@@ -24,7 +24,7 @@ import attrs
 
 from caredomain.core.errors import ParseError
 
-__all__ = ["Delimiters", "Hl7ParseError", "Message", "Segment", "parse"]
+__all__ = ["Delimiters", "Hl7ParseError", "Message", "Segment", "escape", "parse"]
 
 _MLLP_START: Final = "\x0b"
 _MLLP_END: Final = "\x1c"
@@ -90,6 +90,35 @@ class Delimiters:
     repetition: str = "~"
     escape: str = "\\"
     subcomponent: str = "&"
+
+
+_DEFAULT: Final = Delimiters()
+
+
+def escape(text: str, d: Delimiters | None = None) -> str:
+    r"""``text`` escaped for one HL7 v2 component (HL7 v2.5.1 section 2.7.1).
+
+    The escape character goes first (``\E\``), then the field, component, subcomponent and
+    repetition separators (``\F\ \S\ \T\ \R\``); a line break becomes ``\.br\``
+    (as does a carriage return), so no value can end a segment early.
+    The inverse of what `Segment.value` does on reading.
+    """
+    d = d or _DEFAULT
+    if not any(
+        c in text
+        for c in (d.escape, d.field, d.component, d.subcomponent, d.repetition, "\n", "\r")
+    ):
+        return text
+    e = d.escape
+    out = text.replace(e, f"{e}E{e}")
+    for char, code in (
+        (d.field, "F"),
+        (d.component, "S"),
+        (d.subcomponent, "T"),
+        (d.repetition, "R"),
+    ):
+        out = out.replace(char, f"{e}{code}{e}")
+    return out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", f"{e}.br{e}")
 
 
 def _unescape(text: str, d: Delimiters) -> str:
