@@ -52,6 +52,8 @@ EVERY_TYPE = [
     cst.organizations(),
     cst.locations(),
     cst.coverages(),
+    cst.encounters(),
+    cst.observation_results(),
     cst.business_calendars(),
     cst.audit_entries(),
     cst.audit_trails(),

@@ -21,6 +21,7 @@ from caredomain.careplans.model import (
     Target,
     Timing,
     check_unit,
+    observation_from_result,
 )
 from caredomain.careplans.monitor import (
     DEFAULT_HORIZON,
@@ -113,6 +114,7 @@ __all__ = [
     "check_unit",
     "instantiate",
     "load_template",
+    "observation_from_result",
     "template_names",
     "worklist",
 ]

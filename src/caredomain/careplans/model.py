@@ -18,10 +18,11 @@ from typing import Final
 import attrs
 from pendulum import Date, DateTime
 
-from caredomain.core.codes import LOINC, CodeableConcept, Coding
+from caredomain.core.codes import FHIR_OBSERVATION_CATEGORY, LOINC, CodeableConcept, Coding
 from caredomain.core.errors import UnitError, ValidationError
 from caredomain.core.identity import Reference
 from caredomain.core.quantities import Quantity, can_convert
+from caredomain.core.results import ObservationResult
 from caredomain.core.time import Interval, check_aware, instant_key, to_date, to_datetime
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Target",
     "Timing",
     "check_unit",
+    "observation_from_result",
 ]
 
 
@@ -463,3 +465,42 @@ class Observation:
             return None
         measure = MEASURES[code]
         return found.to(measure.unit, analyte=measure.analyte).value
+
+
+_MONITORED_STATUSES: Final = frozenset({"final", "amended", "corrected"})
+# FHIR observation-status: only these are results a clinician may act on; registered and
+# preliminary results are not final, and cancelled/entered-in-error ones never happened.
+
+
+def observation_from_result(result: ObservationResult) -> Observation | None:
+    """The monitor's `Observation` for a general result, or None when it has nothing to watch.
+
+    A result is watched when its code has a LOINC coding in `MEASURES`, its value is a plain
+    `Quantity` (no comparator) in a unit of the measure's dimension, it has an effective
+    time, and its status is final, amended or corrected. The source is ``lab`` for
+    results categorized ``laboratory``, else ``device``.
+
+    Raises:
+        UnitError: The code is watched but the unit is not of the measure's dimension.
+        ValidationError: The result's patient reference has no id.
+    """
+    code = result.code.code_in(LOINC)
+    quantity = result.quantity
+    if (
+        code not in MEASURES
+        or quantity is None
+        or result.effective is None
+        or result.status.value not in _MONITORED_STATUSES
+    ):
+        return None
+    if result.patient.id is None:
+        raise ValidationError.at("ObservationResult.patient", "expected a reference with an id")
+    category = result.category.code_in(FHIR_OBSERVATION_CATEGORY) if result.category else None
+    return Observation(
+        id=result.id,
+        patient=result.patient.id,
+        code=code,
+        effective=result.effective,
+        value=quantity,
+        source=ObservationSource.LAB if category == "laboratory" else ObservationSource.DEVICE,
+    )

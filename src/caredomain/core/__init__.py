@@ -30,6 +30,13 @@ from caredomain.core.codes import (
     hl7_v2_table,
     resolve_system,
 )
+from caredomain.core.encounters import (
+    ACT_CODE,
+    ENCOUNTER_CLASSES,
+    Encounter,
+    EncounterParticipant,
+    EncounterStatus,
+)
 from caredomain.core.errors import (
     CareDomainError,
     ConflictError,
@@ -78,6 +85,15 @@ from caredomain.core.quantities import (
     normalize_unit,
     to_decimal,
 )
+from caredomain.core.results import (
+    COMPARATORS,
+    INTERPRETATION,
+    ObservationResult,
+    Range,
+    Ratio,
+    ReferenceRange,
+    ResultStatus,
+)
 from caredomain.core.serialization import converter, from_dict, from_json, to_dict, to_json
 from caredomain.core.severity import SEVERITY_ORDER, Severity
 from caredomain.core.statemachine import Applied, Guard, Machine, Stateful, Transition
@@ -102,8 +118,11 @@ from caredomain.core.time import (
 from caredomain.core.tomlfile import TomlDocument, load_toml
 
 __all__ = [
+    "ACT_CODE",
     "CAREDOMAIN_NAMESPACE",
+    "COMPARATORS",
     "CPT",
+    "ENCOUNTER_CLASSES",
     "FHIR_ADMINISTRATIVE_GENDER",
     "FHIR_APPOINTMENT_STATUS",
     "FHIR_CARE_PLAN_STATUS",
@@ -115,6 +134,7 @@ __all__ = [
     "FHIR_TASK_STATUS",
     "HCPCS",
     "ICD_10_CM",
+    "INTERPRETATION",
     "LOINC",
     "MOLAR_MASS",
     "NPI",
@@ -140,6 +160,9 @@ __all__ = [
     "ContactPointSystem",
     "Coverage",
     "DomainEvent",
+    "Encounter",
+    "EncounterParticipant",
+    "EncounterStatus",
     "FixedClock",
     "Guard",
     "GuardRejected",
@@ -154,6 +177,7 @@ __all__ = [
     "ManualClock",
     "MissingDependencyError",
     "NaiveDatetimeError",
+    "ObservationResult",
     "Organization",
     "OutOfOrderEvent",
     "ParseError",
@@ -162,7 +186,11 @@ __all__ = [
     "Problem",
     "Quantity",
     "RandomIds",
+    "Range",
+    "Ratio",
     "Reference",
+    "ReferenceRange",
+    "ResultStatus",
     "RuleError",
     "SequentialIds",
     "Severity",

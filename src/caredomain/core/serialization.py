@@ -31,6 +31,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from cattrs.preconf.json import make_converter
 from pendulum import Date, DateTime
 
+from caredomain.core.codes import CodeableConcept
 from caredomain.core.errors import (
     CareDomainError,
     NaiveDatetimeError,
@@ -39,7 +40,9 @@ from caredomain.core.errors import (
     ValidationError,
 )
 from caredomain.core.events import DomainEvent, event_class
-from caredomain.core.quantities import to_decimal
+from caredomain.core.quantities import Quantity, to_decimal
+from caredomain.core.results import Range, Ratio
+from caredomain.core.results import Value as ResultValue
 from caredomain.core.time import ensure_aware, format_duration, parse_datetime, parse_duration
 
 __all__ = ["converter", "from_dict", "from_json", "to_dict", "to_json"]
@@ -233,6 +236,42 @@ def _structure_event_factory(declared: type[DomainEvent]) -> Callable[[Any, Any]
 
 converter.register_unstructure_hook_func(_is_event, _unstructure_event)
 converter.register_structure_hook_factory(_is_event, _structure_event_factory)
+
+
+# --- observation result values: a string, or an object tagged by "type" -----------------
+
+_RESULT_VALUE_TYPES: Final[dict[str, type]] = {
+    "Quantity": Quantity,
+    "CodeableConcept": CodeableConcept,
+    "Range": Range,
+    "Ratio": Ratio,
+}
+
+
+def _unstructure_result_value(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    return {"type": type(value).__name__, **converter.unstructure(value)}
+
+
+def _structure_result_value(value: Any, _type: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, dict) or value.get("type") not in _RESULT_VALUE_TYPES:
+        raise ValidationError.at(
+            "type", f"expected text or an object whose type is one of {sorted(_RESULT_VALUE_TYPES)}"
+        )
+    fields = {k: v for k, v in value.items() if k != "type"}
+    return converter.structure(fields, _RESULT_VALUE_TYPES[value["type"]])
+
+
+def _is_result_value(type_: Any) -> bool:
+    return type_ in (ResultValue, ResultValue | None)
+
+
+# Predicate hooks: the JSON preconf's union passthrough would otherwise claim these unions.
+converter.register_unstructure_hook_func(_is_result_value, _unstructure_result_value)
+converter.register_structure_hook_func(_is_result_value, _structure_result_value)
 
 
 # --- errors ----------------------------------------------------------------------------

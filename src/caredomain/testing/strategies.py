@@ -32,6 +32,7 @@ from pendulum import Date, DateTime
 
 from caredomain.core.codes import (
     CPT,
+    FHIR_OBSERVATION_CATEGORY,
     HCPCS,
     ICD_10_CM,
     LOINC,
@@ -41,6 +42,13 @@ from caredomain.core.codes import (
     CodeableConcept,
     Coding,
     hl7_v2_table,
+)
+from caredomain.core.encounters import (
+    ACT_CODE,
+    ENCOUNTER_CLASSES,
+    Encounter,
+    EncounterParticipant,
+    EncounterStatus,
 )
 from caredomain.core.events import AuditEntry, AuditTrail, DomainEvent
 from caredomain.core.identity import REFERENCE_TARGETS, Identifier, Reference
@@ -58,6 +66,14 @@ from caredomain.core.parties import (
     Practitioner,
 )
 from caredomain.core.quantities import Quantity, known_units
+from caredomain.core.results import (
+    INTERPRETATION,
+    ObservationResult,
+    Range,
+    Ratio,
+    ReferenceRange,
+    ResultStatus,
+)
 from caredomain.core.time import BusinessCalendar, Interval
 from caredomain.referrals.model import (
     AuthorizationLink,
@@ -93,12 +109,14 @@ __all__ = [
     "coverages",
     "dates",
     "domain_events",
+    "encounters",
     "event_ids",
     "fhir_ids",
     "human_names",
     "identifiers",
     "intervals",
     "locations",
+    "observation_results",
     "organizations",
     "patients",
     "practitioners",
@@ -391,6 +409,113 @@ def coverages() -> st.SearchStrategy[Coverage]:
         member_id=identifiers(),
         line_of_business=st.sampled_from(LineOfBusiness),
         period=st.none() | intervals(max_duration=_dt.timedelta(days=800)),
+    )
+
+
+@st.composite
+def encounters(draw: st.DrawFn) -> Encounter:
+    """``Encounter`` values: admitted, sometimes discharged (never before admission)."""
+    admitted = draw(st.none() | aware_datetimes())
+    discharged = None
+    if admitted is not None and draw(st.booleans()):
+        stay = draw(st.timedeltas(min_value=_dt.timedelta(0), max_value=_dt.timedelta(days=90)))
+        discharged = (admitted + stay).in_tz(draw(timezones()))
+    role = st.sampled_from(("ATND", "ADM", "REF", "CON")).map(
+        lambda code: CodeableConcept.of(
+            "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", code
+        )
+    )
+    return Encounter(
+        id=draw(fhir_ids()),
+        patient=draw(references(("Patient",))),
+        status=draw(st.sampled_from(EncounterStatus)),
+        encounter_class=draw(
+            st.sampled_from(sorted(ENCOUNTER_CLASSES)).map(
+                lambda code: Coding(ACT_CODE, code, ENCOUNTER_CLASSES[code])
+            )
+        ),
+        identifiers=tuple(draw(st.lists(identifiers(), max_size=2))),
+        service_type=draw(st.none() | codeable_concepts()),
+        admitted_at=admitted,
+        discharged_at=discharged,
+        admit_source=draw(st.none() | codeable_concepts()),
+        discharge_disposition=draw(
+            st.none()
+            | st.sampled_from(("01", "02", "03", "06", "07", "20")).map(
+                lambda code: CodeableConcept.of(hl7_v2_table(112), code)
+            )
+        ),
+        reasons=tuple(draw(st.lists(codeable_concepts(), max_size=2))),
+        participants=tuple(
+            draw(
+                st.lists(
+                    st.builds(
+                        EncounterParticipant,
+                        actor=references(("Practitioner",)),
+                        role=st.none() | role,
+                    ),
+                    max_size=3,
+                )
+            )
+        ),
+        location=draw(st.none() | references(("Location",))),
+        service_provider=draw(st.none() | references(("Organization",))),
+    )
+
+
+@st.composite
+def observation_results(draw: st.DrawFn) -> ObservationResult:
+    """``ObservationResult`` values of every value type.
+
+    Quantity, coded, text, range, ratio or none; with and without comparators, reference
+    ranges and flags.
+    """
+    value = draw(
+        st.none()
+        | quantities()
+        | codeable_concepts()
+        | _text(80)
+        | st.builds(
+            Range, low=st.none() | quantities(("mg/dL",)), high=st.none() | quantities(("mg/dL",))
+        )
+        | st.builds(Ratio, numerator=quantities(("1",)), denominator=quantities(("1",)))
+    )
+    comparator = (
+        draw(st.none() | st.sampled_from(("<", "<=", ">=", ">")))
+        if isinstance(value, Quantity)
+        else None
+    )
+    flag = st.sampled_from(("H", "L", "HH", "LL", "N", "A", "AA")).map(
+        lambda code: CodeableConcept.of(INTERPRETATION, code)
+    )
+    return ObservationResult(
+        id=draw(fhir_ids()),
+        patient=draw(references(("Patient",))),
+        code=draw(codeable_concepts()),
+        status=draw(st.sampled_from(ResultStatus)),
+        value=value,
+        comparator=comparator,
+        effective=draw(st.none() | aware_datetimes()),
+        issued=draw(st.none() | aware_datetimes()),
+        reference_range=draw(
+            st.none()
+            | st.builds(
+                ReferenceRange,
+                low=st.none() | quantities(("mg/dL",)),
+                high=st.none() | quantities(("mg/dL",)),
+                text=st.none() | _text(),
+            )
+        ),
+        interpretation=tuple(draw(st.lists(flag, max_size=2))),
+        category=draw(
+            st.none()
+            | st.sampled_from(("vital-signs", "laboratory")).map(
+                lambda code: CodeableConcept.of(FHIR_OBSERVATION_CATEGORY, code)
+            )
+        ),
+        identifiers=tuple(draw(st.lists(identifiers(), max_size=2))),
+        performer=draw(st.none() | references(("Practitioner", "Organization"))),
+        notes=tuple(draw(st.lists(_text(80), max_size=2))),
     )
 
 
