@@ -15,6 +15,15 @@ from caredomain.adapters.hl7v2._message import (
     escape,
     parse,
 )
-from caredomain.adapters.hl7v2._mllp import MllpFramer
+from caredomain.adapters.hl7v2._mllp import MllpFrameError, MllpFramer
 
-__all__ = ["Delimiters", "Hl7ParseError", "Message", "MllpFramer", "Segment", "escape", "parse"]
+__all__ = [
+    "Delimiters",
+    "Hl7ParseError",
+    "Message",
+    "MllpFrameError",
+    "MllpFramer",
+    "Segment",
+    "escape",
+    "parse",
+]

@@ -19,7 +19,7 @@ from caredomain.core.time import ensure_aware
 __all__ = ["DEFAULT_VERSION", "Writer", "components"]
 
 DEFAULT_VERSION: Final = "2.5.1"
-"""The version caredomain writes unless asked for another (the issue's default)."""
+"""The version caredomain writes (messages, and ACKs for inbound messages without one)."""
 
 _STANDARD: Final = Delimiters()
 
