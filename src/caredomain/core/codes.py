@@ -93,6 +93,13 @@ _SYSTEM_ALIASES: Final[dict[str, str]] = {
     "ICD-10-CM": ICD_10_CM,
     "ICD10CM": ICD_10_CM,
     "I10C": ICD_10_CM,
+    # HL7 table 0396: I10 is WHO ICD-10, not ICD-10-CM (a sender that means ICD-10-CM by
+    # it is sending the wrong mnemonic; map it per channel).
+    "I10": "http://hl7.org/fhir/sid/icd-10",
+    "I10P": "http://www.cms.gov/Medicare/Coding/ICD10",
+    "I9C": "http://hl7.org/fhir/sid/icd-9-cm",
+    "CVX": "http://hl7.org/fhir/sid/cvx",
+    "NDC": "http://hl7.org/fhir/sid/ndc",
     "CPT": CPT,
     "C4": CPT,
     "HCPCS": HCPCS,

@@ -12,6 +12,8 @@ Rules of this module:
 4. Escape sequences (HL7 v2.x section 2.7): ``\F\ \S\ \T\ \R\ \E\`` become the
    delimiters, ``\Xhh..\`` the bytes it encodes (as Latin-1), ``\.br\`` a line break;
    ``\H\`` and ``\N\`` (highlighting) are dropped; any other sequence is kept as written.
+5. An `Item` is a view of one field repetition with its position, for the typed datatype
+   readers (``caredomain.adapters.hl7v2.datatypes``); it splits its components on first use.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import attrs
 
 from caredomain.core.errors import ParseError
 
-__all__ = ["Delimiters", "Hl7ParseError", "Message", "Segment", "escape", "parse"]
+__all__ = ["Delimiters", "Hl7ParseError", "Item", "Message", "Segment", "escape", "parse"]
 
 _MLLP_START: Final = "\x0b"
 _MLLP_END: Final = "\x1c"
@@ -159,6 +161,117 @@ def _unescape(text: str, d: Delimiters) -> str:
     return "".join(out)
 
 
+class Item:
+    """One repetition of one field of one segment, with its position (a datatype's input).
+
+    Components and subcomponents are split on first use and unescaped on read. Positions
+    are 1-based, as in HL7. An absent field is an empty item (``bool(item)`` is false), as
+    are one of only separators and spaces, and the HL7 null ``""`` (HL7 v2.5.1 section
+    2.5.3: the receiver is to delete the value; readers return ``None`` for it).
+
+    Attributes:
+        segment_index: 1-based position of the segment in the message (``None`` when the
+            segment itself is absent).
+        segment_id: The segment's id (``"PID"``).
+        field: The field number.
+        repetition: The 1-based repetition.
+        text: The repetition as written (escaped); never formatted into errors or ``repr``.
+        delimiters: The message's encoding characters.
+    """
+
+    __slots__ = (
+        "_components",
+        "delimiters",
+        "field",
+        "repetition",
+        "segment_id",
+        "segment_index",
+        "text",
+    )
+
+    def __init__(
+        self,
+        segment_index: int | None,
+        segment_id: str,
+        field: int,
+        repetition: int,
+        text: str,
+        delimiters: Delimiters = _DEFAULT,
+    ) -> None:
+        self.segment_index = segment_index
+        self.segment_id = segment_id
+        self.field = field
+        self.repetition = repetition
+        self.text = text
+        self.delimiters = delimiters
+        self._components: list[str] | None = None
+
+    def _split(self) -> list[str]:
+        if self._components is None:
+            if self.segment_id == "MSH" and self.field in (1, 2):
+                # MSH-1 is the field separator and MSH-2 the encoding characters: never split.
+                self._components = [self.text]
+            else:
+                self._components = self.text.split(self.delimiters.component)
+        return self._components
+
+    def __bool__(self) -> bool:
+        text = self.text
+        if not text or text == '""':
+            return False
+        d = self.delimiters
+        return bool(text.replace(d.component, "").replace(d.subcomponent, "").strip())
+
+    def __repr__(self) -> str:
+        return (
+            f"Item(segment_index={self.segment_index!r}, segment_id={self.segment_id!r}, "
+            f"field={self.field!r}, repetition={self.repetition!r})"
+        )
+
+    def component(self, number: int) -> str:
+        """Component ``number``, unescaped; ``""`` when absent.
+
+        Subcomponent separators inside it are kept as written (see `subcomponent`).
+        """
+        components = self._split()
+        if not 0 < number <= len(components):
+            return ""
+        if self.segment_id == "MSH" and self.field in (1, 2):
+            return components[0] if number == 1 else ""
+        return _unescape(components[number - 1], self.delimiters)
+
+    def subcomponent(self, number: int, sub: int) -> str:
+        """Subcomponent ``sub`` of component ``number``, unescaped; ``""`` when absent."""
+        components = self._split()
+        if not 0 < number <= len(components):
+            return ""
+        d = self.delimiters
+        subs = components[number - 1].split(d.subcomponent)
+        return _unescape(subs[sub - 1], d) if 0 < sub <= len(subs) else ""
+
+    def components(self) -> tuple[str, ...]:
+        """Every component, unescaped, in order (``()`` for an absent field)."""
+        if not self.text:
+            return ()
+        return tuple(self.component(i) for i in range(1, len(self._split()) + 1))
+
+    def error(self, expected: str, *, component: int | None = None) -> Hl7ParseError:
+        """An `Hl7ParseError` at this item's position (never its content).
+
+        Args:
+            expected: What the reader expected, in words (``"a date such as YYYYMMDD"``).
+            component: The component at fault, if one is.
+        """
+        return Hl7ParseError(
+            expected,
+            segment_index=self.segment_index,
+            segment_id=self.segment_id,
+            field=self.field,
+            repetition=self.repetition,
+            component=component,
+        )
+
+
 class Segment:
     """One segment, split on first access. Field numbers are HL7's (MSH-1 is the separator)."""
 
@@ -221,6 +334,19 @@ class Segment:
             )
         return _unescape(text, self.d)
 
+    def item(self, field: int, repetition: int = 1) -> Item:
+        """Repetition ``repetition`` of field ``field`` as an `Item` (empty when absent)."""
+        reps = self.repetitions(field)
+        text = reps[repetition - 1] if 0 < repetition <= len(reps) else ""
+        return Item(self.index, self.id, field, repetition, text, self.d)
+
+    def items(self, field: int) -> list[Item]:
+        """Every repetition of field ``field`` as an `Item` (``[]`` when absent)."""
+        return [
+            Item(self.index, self.id, field, number, text, self.d)
+            for number, text in enumerate(self.repetitions(field), start=1)
+        ]
+
 
 @attrs.frozen(eq=False)
 class Message:
@@ -235,9 +361,10 @@ class Message:
 
     @property
     def type(self) -> str:
-        """MSH-9 as ``TYPE^TRIGGER`` (``"SIU^S12"``)."""
+        """MSH-9 as ``TYPE^TRIGGER`` (``"SIU^S12"``); ``""`` when MSH-9 is empty."""
         msh = self._segments[0]
-        return f"{msh.value(9, 1, 1)}^{msh.value(9, 1, 2)}"
+        kind, trigger = msh.value(9, 1, 1), msh.value(9, 1, 2)
+        return f"{kind}^{trigger}" if kind or trigger else ""
 
     @property
     def version(self) -> str:
@@ -280,6 +407,29 @@ class Message:
             int(match["sub"]) if match["sub"] else None,
         )
 
+    def item(self, path: str) -> Item:
+        """The field repetition at a path such as ``"PID-5"``, ``"PID-3[2]"``, ``"OBX[2]-5"``.
+
+        An absent segment or field gives an empty `Item`.
+
+        Raises:
+            Hl7ParseError: The path is not of the form ``SEG[n]-field[rep]`` (a component
+                or subcomponent in the path is an error: read those from the item).
+        """
+        match = _PATH.match(path)
+        if match is None or match["field"] is None or match["comp"] is not None:
+            raise Hl7ParseError("a path to a field repetition such as PID-3[2]")
+        wanted = int(match["occ"] or 1)
+        field = int(match["field"])
+        repetition = int(match["rep"] or 1)
+        found = 0
+        for segment in self._segments:
+            if segment.id == match["seg"]:
+                found += 1
+                if found == wanted:
+                    return segment.item(field, repetition)
+        return Item(None, match["seg"], field, repetition, "", self.delimiters)
+
 
 def _text(data: bytes | str) -> str:
     if isinstance(data, str):
@@ -290,6 +440,8 @@ def _text(data: bytes | str) -> str:
     # decode their MSH as ASCII, so read it first as Latin-1 to find MSH-18. A UTF-8
     # byte-order mark is dropped first, or MSH-18 of such a message would never be read.
     data = bytes(data).removeprefix(b"\xef\xbb\xbf")
+    if data[:1] == b"\x0b":  # a byte-order mark inside an MLLP frame
+        data = b"\x0b" + data[1:].removeprefix(b"\xef\xbb\xbf")
     head = data[:2048].decode("latin-1")
     charset = ""
     if head.startswith(("MSH", "\x0bMSH")):
@@ -325,7 +477,12 @@ def parse(data: bytes | str) -> Message:
     if not text.startswith("MSH") or len(text) < 8:
         raise Hl7ParseError("an MSH segment first, with its encoding characters", segment_index=1)
     sep = text[3]
-    encoding = text[4 : text.find(sep, 4)] if text.find(sep, 4) > 0 else ""
+    # MSH-2 ends at the next field separator or at the end of the MSH segment, whichever
+    # comes first (HL7 v2.5.1 section 2.5.4: the encoding characters belong to the MSH).
+    first_end = _TERMINATORS.search(text)
+    msh_end = first_end.start() if first_end else len(text)
+    end = text.find(sep, 4, msh_end)
+    encoding = text[4:end] if end > 0 else ""
     if len(encoding) < 4 or sep in encoding or len(set(encoding[:4] + sep)) != 5 or sep.isalnum():
         raise Hl7ParseError(
             "MSH-1 and MSH-2: five distinct encoding characters such as |^~\\&",
