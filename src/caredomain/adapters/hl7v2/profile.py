@@ -45,9 +45,7 @@ class SenderProfile:
     """
 
     timezone: str | None = attrs.field(default=None, validator=_check_tz)
-    systems: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_frozen_map, hash=False
-    )
+    systems: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map, hash=False)
 
     def system_for(self, authority: str) -> str | None:
         """The configured system URI for an assigning authority, or None."""
