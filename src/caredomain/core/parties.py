@@ -9,9 +9,10 @@ traceback or a log line of a value does not leak them.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from pendulum import Date
@@ -43,11 +44,11 @@ def _tuple(value: Iterable[object]) -> tuple[object, ...]:
     return tuple(value)
 
 
+_FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 id datatype
+
+
 def _check_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    # FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}
-    if not (0 < len(value) <= 64) or not all(
-        c.isascii() and (c.isalnum() or c in "-.") for c in value
-    ):
+    if not isinstance(value, str) or _FHIR_ID.fullmatch(value) is None:
         raise ValidationError.at(
             f"{type(instance).__name__}.{attribute.name}",
             "expected 1-64 characters of A-Z, a-z, 0-9, '-' or '.' (FHIR id)",

@@ -233,12 +233,17 @@ class Item:
 
         Subcomponent separators inside it are kept as written (see `subcomponent`).
         """
-        components = self._split()
+        components = self._components
+        if components is None:
+            components = self._split()
         if not 0 < number <= len(components):
             return ""
+        text = components[number - 1]
+        if self.delimiters.escape not in text:
+            return text
         if self.segment_id == "MSH" and self.field in (1, 2):
-            return components[0] if number == 1 else ""
-        return _unescape(components[number - 1], self.delimiters)
+            return text  # the encoding characters, never unescaped
+        return _unescape(text, self.delimiters)
 
     def subcomponent(self, number: int, sub: int) -> str:
         """Subcomponent ``sub`` of component ``number``, unescaped; ``""`` when absent."""
@@ -275,7 +280,7 @@ class Item:
 class Segment:
     """One segment, split on first access. Field numbers are HL7's (MSH-1 is the separator)."""
 
-    __slots__ = ("_fields", "_raw", "d", "id", "index")
+    __slots__ = ("_fields", "_raw", "_reps", "d", "id", "index")
 
     def __init__(self, raw: str, index: int, d: Delimiters) -> None:
         self._raw = raw
@@ -283,6 +288,7 @@ class Segment:
         self.d = d
         self.id = raw[:3]
         self._fields: list[str] | None = None
+        self._reps: dict[int, list[str]] = {}
 
     def _split(self) -> list[str]:
         if self._fields is None:
@@ -303,11 +309,21 @@ class Segment:
         return fields[number] if 0 < number < len(fields) else ""
 
     def repetitions(self, number: int) -> list[str]:
-        """Field ``number``'s repetitions, as written (MSH-1 and MSH-2 are never split)."""
+        """Field ``number``'s repetitions, as written (MSH-1 and MSH-2 are never split).
+
+        Split once per field and cached, so reading every repetition of a long field is
+        linear. The list is shared: do not change it.
+        """
+        cached = self._reps.get(number)
+        if cached is not None:
+            return cached
         raw = self.raw_field(number)
         if self.id == "MSH" and number in (1, 2):
-            return [raw] if raw else []
-        return raw.split(self.d.repetition) if raw else []
+            reps = [raw] if raw else []
+        else:
+            reps = raw.split(self.d.repetition) if raw else []
+        self._reps[number] = reps
+        return reps
 
     def value(
         self, field: int, repetition: int = 1, component: int | None = None, sub: int | None = None
@@ -358,6 +374,18 @@ class Message:
 
     delimiters: Delimiters
     _segments: tuple[Segment, ...] = attrs.field(alias="segments_", repr=False)
+    _by_id: dict[str, list[Segment]] | None = attrs.field(init=False, default=None, repr=False)
+
+    def _index(self) -> dict[str, list[Segment]]:
+        # Built on first lookup: segment id -> its segments in order, so that reading
+        # "OBX[n]-5" for every n is linear, not quadratic.
+        index = self._by_id
+        if index is None:
+            index = {}
+            for segment in self._segments:
+                index.setdefault(segment.id, []).append(segment)
+            object.__setattr__(self, "_by_id", index)
+        return index
 
     @property
     def type(self) -> str:
@@ -384,7 +412,7 @@ class Message:
 
     def segments(self, segment_id: str) -> Iterator[Segment]:
         """Every segment with this id, in order (Z-segments included)."""
-        return (s for s in self._segments if s.id == segment_id)
+        return iter(self._index().get(segment_id, ()))
 
     def __getitem__(self, path: str) -> str:
         """The unescaped text at an HL7 path such as ``"PID-3[2].1"``; ``""`` when absent.
@@ -396,7 +424,7 @@ class Message:
         if match is None or match["field"] is None:
             raise Hl7ParseError("a path such as PID-3[2].1")
         wanted = int(match["occ"] or 1)
-        found = [s for s in self._segments if s.id == match["seg"]]
+        found = self._index().get(match["seg"], [])
         if len(found) < wanted:
             return ""
         segment = found[wanted - 1]
@@ -422,12 +450,9 @@ class Message:
         wanted = int(match["occ"] or 1)
         field = int(match["field"])
         repetition = int(match["rep"] or 1)
-        found = 0
-        for segment in self._segments:
-            if segment.id == match["seg"]:
-                found += 1
-                if found == wanted:
-                    return segment.item(field, repetition)
+        found = self._index().get(match["seg"], [])
+        if 0 < wanted <= len(found):
+            return found[wanted - 1].item(field, repetition)
         return Item(None, match["seg"], field, repetition, "", self.delimiters)
 
 
