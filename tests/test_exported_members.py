@@ -33,6 +33,7 @@ PUBLIC_MODULES = [
     "caredomain.adapters.hl7v2.profile",
     "caredomain.adapters.hl7v2.ref",
     "caredomain.adapters.hl7v2.siu",
+    "caredomain.adapters.hl7v2.structure",
     "caredomain.adapters.hl7v2.transport",
     "caredomain.cli",
     "caredomain.testing",
