@@ -30,7 +30,7 @@ from caredomain.core.codes import CodeableConcept
 from caredomain.core.errors import ValidationError
 from caredomain.core.identity import Identifier, Reference
 from caredomain.core.parties import _check_id, _tuple
-from caredomain.core.quantities import Quantity
+from caredomain.core.quantities import Quantity, can_convert
 from caredomain.core.time import check_aware, instant_key, to_datetime
 
 __all__ = [
@@ -75,6 +75,17 @@ class Range:
     low: Quantity | None = None
     high: Quantity | None = None
 
+    def __attrs_post_init__(self) -> None:
+        _check_order(self.low, self.high, "Range")
+
+
+def _check_order(low: Quantity | None, high: Quantity | None, where: str) -> None:
+    # FHIR rng-2 (and the reference range's low <= high): a range never runs backwards.
+    if low is None or high is None or not can_convert(low.unit, high.unit):
+        return
+    if low.value > high.to(low.unit).value:
+        raise ValidationError.at(f"{where}.low", "expected low at or below high")
+
 
 @attrs.frozen
 class Ratio:
@@ -102,6 +113,12 @@ class ReferenceRange:
     low: Quantity | None = None
     high: Quantity | None = None
     text: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # FHIR obs-3: a reference range has a low, a high or a text.
+        if self.low is None and self.high is None and not self.text:
+            raise ValidationError.at("ReferenceRange", "expected a low, a high or a text")
+        _check_order(self.low, self.high, "ReferenceRange")
 
 
 Value = Quantity | CodeableConcept | str | Range | Ratio

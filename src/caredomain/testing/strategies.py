@@ -463,6 +463,21 @@ def encounters(draw: st.DrawFn) -> Encounter:
     )
 
 
+def _bounds() -> st.SearchStrategy[tuple[Quantity | None, Quantity | None]]:
+    """A low and a high in mg/dL, either missing, never backwards."""
+    one = st.none() | quantities(("mg/dL",))
+
+    def ordered(
+        pair: tuple[Quantity | None, Quantity | None],
+    ) -> tuple[Quantity | None, Quantity | None]:
+        low, high = pair
+        if low is not None and high is not None and low.value > high.value:
+            return high, low
+        return low, high
+
+    return st.tuples(one, one).map(ordered)
+
+
 @st.composite
 def observation_results(draw: st.DrawFn) -> ObservationResult:
     """``ObservationResult`` values of every value type.
@@ -475,9 +490,7 @@ def observation_results(draw: st.DrawFn) -> ObservationResult:
         | quantities()
         | codeable_concepts()
         | _text(80)
-        | st.builds(
-            Range, low=st.none() | quantities(("mg/dL",)), high=st.none() | quantities(("mg/dL",))
-        )
+        | _bounds().map(lambda b: Range(*b))
         | st.builds(Ratio, numerator=quantities(("1",)), denominator=quantities(("1",)))
     )
     comparator = (
@@ -499,11 +512,12 @@ def observation_results(draw: st.DrawFn) -> ObservationResult:
         issued=draw(st.none() | aware_datetimes()),
         reference_range=draw(
             st.none()
-            | st.builds(
-                ReferenceRange,
-                low=st.none() | quantities(("mg/dL",)),
-                high=st.none() | quantities(("mg/dL",)),
-                text=st.none() | _text(),
+            | st.tuples(_bounds(), st.none() | _text()).map(
+                lambda b: (
+                    ReferenceRange(*b[0], text=b[1])
+                    if b[0] != (None, None) or b[1]
+                    else ReferenceRange(text="normal")
+                )
             )
         ),
         interpretation=tuple(draw(st.lists(flag, max_size=2))),

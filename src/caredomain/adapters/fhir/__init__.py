@@ -21,17 +21,35 @@ from caredomain.adapters.fhir.observations import (
     observation_from_fhir,
     observation_from_json,
 )
+from caredomain.adapters.fhir.resources import (
+    COVERAGE_CLASS,
+    ENCOUNTER_SUBJECT_STATUS,
+    LINE_OF_BUSINESS,
+    MAPPINGS,
+    ResourceMapping,
+    from_fhir,
+    register,
+    to_fhir,
+)
 
 __all__ = [
     "ACCEPTED_STATUSES",
     "CANONICAL_BASE",
+    "COVERAGE_CLASS",
+    "ENCOUNTER_SUBJECT_STATUS",
+    "LINE_OF_BUSINESS",
+    "MAPPINGS",
     "RESOURCE_KINDS",
     "FhirVersion",
+    "ResourceMapping",
     "activity_definitions",
     "care_plan_to_fhir",
+    "from_fhir",
     "model_class",
     "observation_from_fhir",
     "observation_from_json",
+    "register",
     "template_to_plan_definition",
+    "to_fhir",
     "validate",
 ]

@@ -36,7 +36,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import Final, Protocol
 
 import attrs
 
@@ -77,9 +77,16 @@ _NAME: Final = re.compile(r"^(\d{9,})-\d{8}T\d{6}Z-[0-9a-f]{6}\.hl7$")
 _V2_VERSION: Final = re.compile(r"^2\.[1-9](?:\.\d+)*$")
 _BATCH_SEGMENTS: Final = ("FHS", "BHS", "BTS", "FTS")
 
-Handler: TypeAlias = Callable[[bytes], Awaitable[bytes | str]]
-"""What a server runs for every payload: it gets the payload's bytes and returns the ACK
-(text is sent UTF-8 encoded). It should store before it returns."""
+class Handler(Protocol):
+    """What a server runs for every payload: an async callable returning the ACK.
+
+    It gets the payload's bytes and returns the ACK (text is sent UTF-8 encoded). It should
+    store the payload before it returns.
+    """
+
+    def __call__(self, payload: bytes, /) -> Awaitable[bytes | str]:
+        """Handle one payload; return its ACK."""
+        ...
 
 
 class AckTimeoutError(CareDomainError, TimeoutError):
