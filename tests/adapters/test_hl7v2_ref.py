@@ -271,7 +271,6 @@ PHI_REF = (
         (("|20270301", "|20260301"), "segment 2 (RF1), field 8"),
         (("PRD|RP|", "PRD|CP|"), "segment 3 (PRD), field 1"),
         ((f"{phi.PATIENT_MRN}^^^LPC^MR", ""), "segment 5 (PID), field 3"),
-        (("19610719|F", "19610719|Z"), "segment 5 (PID), field 8"),
         (("19610719", "19611319"), "segment 5 (PID), field 7"),
         (("D1^PRN", "^PRN"), "segment 3 (PRD), field 7"),
     ],
@@ -319,3 +318,10 @@ def test_authorization_status_from_counts():
     assert ReferralAuthorization(authorized=2, requested=3).status == "partial"
     assert ReferralAuthorization(authorized=3, requested=3).status == "approved"
     assert ReferralAuthorization(authorized=1).status == "approved"
+
+
+def test_an_unknown_administrative_sex_is_read_leniently_as_none():
+    # PID is read as in ADT ("Table HL70001 to Administrative Gender"): a code outside the
+    # table gives no sex rather than refusing the referral.
+    text = PHI_REF.replace("19610719|F", "19610719|Z")
+    assert read_ref(parse(text), profile=CHICAGO).patient.sex is None

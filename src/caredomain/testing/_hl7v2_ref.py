@@ -148,14 +148,17 @@ def _addresses() -> st.SearchStrategy[Address]:
     )
 
 
-def _telecom() -> st.SearchStrategy[ContactPoint]:
+def _telecom(*, patient: bool = False) -> st.SearchStrategy[ContactPoint]:
+    # A patient's PID-13 number sent without a use reads as "home" (IG "PID[Patient]"), so
+    # a patient's numbers always carry one.
+    uses = st.sampled_from(("home", "work", "mobile"))
     return st.builds(
         ContactPoint,
         system=st.sampled_from(
             (ContactPointSystem.PHONE, ContactPointSystem.FAX, ContactPointSystem.EMAIL)
         ),
         value=st.sampled_from(("+1 312 5550160", "3125550161", "office@clinic.test")),
-        use=st.none() | st.sampled_from(("home", "work", "mobile")),
+        use=uses if patient else st.none() | uses,
         rank=st.none() | st.integers(1, 3),
     )
 
@@ -301,7 +304,7 @@ def _ref_messages(draw: st.DrawFn, message_types: tuple[str, ...]) -> tuple[str,
         names=tuple(draw(st.lists(ref_names(), max_size=2))),
         birth_date=draw(st.none() | _dates()),
         sex=draw(st.none() | st.sampled_from(AdministrativeGender)),
-        telecom=tuple(draw(st.lists(_telecom(), max_size=1))),
+        telecom=tuple(draw(st.lists(_telecom(patient=True), max_size=1))),
         addresses=tuple(draw(st.lists(_addresses(), max_size=1))),
     )
 

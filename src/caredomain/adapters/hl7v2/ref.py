@@ -36,6 +36,7 @@ from pendulum import Date, DateTime
 
 from caredomain.adapters.hl7v2._message import Hl7ParseError, Item, Message, Segment, escape
 from caredomain.adapters.hl7v2._writer import DEFAULT_VERSION, Writer, components
+from caredomain.adapters.hl7v2.adt import read_patient
 from caredomain.adapters.hl7v2.datatypes import (
     Hl7Location,
     Hl7Time,
@@ -453,37 +454,6 @@ def _read_provider(segment: Segment, scope: str, n: int) -> ReferralProvider:
     return ReferralProvider(role, practitioner, addresses, read_pl(segment.item(4)))
 
 
-def _read_patient(pid: Segment, profile: SenderProfile) -> Patient:
-    identifiers = [i for i in (_identifier(x, profile, 4) for x in pid.items(3)) if i is not None]
-    if not identifiers:
-        raise Hl7ParseError(
-            "a patient identifier (PID-3)",
-            segment_index=pid.index,
-            segment_id="PID",
-            field=3,
-        )
-    first = identifiers[0]
-    names = [n for n in (read_xpn(x) for x in pid.items(5)) if n is not None]
-    birth = _date(pid.item(7), profile)
-    sex_item = pid.item(8)
-    sex = None
-    if sex_item:
-        sex = _SEX.get(_code(sex_item))
-        if sex is None:
-            raise sex_item.error("an administrative sex of HL7 table 0001 (F, M, O, U, A, N)")
-    addresses = [a for a in (read_xad(x) for x in pid.items(11)) if a is not None]
-    telecom = [t for t in (read_xtn(x) for x in pid.items(13)) if t is not None]
-    return Patient(
-        id=stable_id("Patient", first.system or "", first.value),
-        identifiers=identifiers,
-        names=names,
-        birth_date=birth,
-        sex=sex,
-        telecom=telecom,
-        addresses=addresses,
-    )
-
-
 def _read_authorization(aut: Segment, profile: SenderProfile) -> ReferralAuthorization:
     payer_name = aut.value(3).strip() or None
     return ReferralAuthorization(
@@ -653,7 +623,7 @@ def read_ref(message: Message, *, profile: SenderProfile) -> ReferralMessage:
     if authorization is not None:
         link = AuthorizationLink(authorization.case_id(referral_id), authorization.status)
 
-    patient = _read_patient(pid, profile)
+    patient = read_patient(pid, profile=profile)
     referral = Referral(
         id=referral_id,
         patient=Reference("Patient", id=patient.id, identifier=patient.identifiers[0]),

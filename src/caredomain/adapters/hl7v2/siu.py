@@ -31,22 +31,21 @@ from enum import StrEnum
 from typing import Final
 
 import attrs
-from pendulum import Date, DateTime
+from pendulum import DateTime
 
 from caredomain.adapters.hl7v2._message import Hl7ParseError, Item, Message, Segment, escape
 from caredomain.adapters.hl7v2._writer import DEFAULT_VERSION, Writer, components
+from caredomain.adapters.hl7v2.adt import read_patient
 from caredomain.adapters.hl7v2.datatypes import (
     Hl7Location,
     Hl7Person,
     parse_nm,
     parse_ts,
     read_cwe,
-    read_cx,
     read_ei,
     read_pl,
     read_ts,
     read_xcn,
-    read_xpn,
     write_ce,
     write_cq,
     write_cwe,
@@ -518,34 +517,6 @@ def _read_resource(
     )
 
 
-def _read_patient(pid: Segment, profile: SenderProfile) -> Patient:
-    # IG "PID[Patient]": PID-3 -> identifier, PID-5 -> name, PID-7 -> birthDate, PID-8 ->
-    # gender ("Table 0001 to Administrative Gender").
-    identifiers = []
-    for item in pid.items(3):
-        identifier = _system(read_cx(item), item.subcomponent(4, 1).strip(), profile)
-        if identifier is not None:
-            identifiers.append(identifier)
-    if not identifiers:
-        raise _at(pid, "a patient identifier (PID-3)", 3)
-    names = [n for n in (read_xpn(item) for item in pid.items(5)) if n is not None]
-    birth = read_ts(pid.item(7), timezone=profile.timezone)
-    birth_date: Date | None = None
-    if birth is not None and birth.precision >= 3:  # day precision or finer
-        value = birth.value
-        birth_date = Date(value.year, value.month, value.day)
-    sex_code = pid.value(8, 1, 1).strip().upper()
-    sex = _SEX.get(sex_code) if sex_code else None
-    first = identifiers[0]
-    return Patient(
-        stable_id("Patient", first.system or "", first.value),
-        identifiers=identifiers,
-        names=names,
-        birth_date=birth_date,
-        sex=sex,
-    )
-
-
 def _tq_interval(
     sch: Segment, timezone: str | None, seen: dict[str, DateTime]
 ) -> tuple[DateTime | None, DateTime | None]:
@@ -757,7 +728,7 @@ def read_siu(message: Message, *, profile: SenderProfile) -> SchedulingMessage:
         raise _at(sch, "a placer (SCH-1) or filler (SCH-2) appointment id", 1)
     appointment_id = _id_parts("Appointment", key_id)
 
-    patient = _read_patient(pid, profile) if pid is not None else None
+    patient = read_patient(pid, profile=profile) if pid is not None else None
 
     seen: dict[str, DateTime] = {}
     sch11 = _tq_interval(sch, profile.timezone, seen)

@@ -77,6 +77,7 @@ _NAME: Final = re.compile(r"^(\d{9,})-\d{8}T\d{6}Z-[0-9a-f]{6}\.hl7$")
 _V2_VERSION: Final = re.compile(r"^2\.[1-9](?:\.\d+)*$")
 _BATCH_SEGMENTS: Final = ("FHS", "BHS", "BTS", "FTS")
 
+
 class Handler(Protocol):
     """What a server runs for every payload: an async callable returning the ACK.
 
