@@ -32,6 +32,7 @@ PUBLIC_MODULES = [
     "caredomain.adapters.hl7v2.ack",
     "caredomain.adapters.hl7v2.adt",
     "caredomain.adapters.hl7v2.datatypes",
+    "caredomain.adapters.hl7v2.inbound",
     "caredomain.adapters.hl7v2.oru",
     "caredomain.adapters.hl7v2.profile",
     "caredomain.adapters.hl7v2.ref",

@@ -30,6 +30,8 @@ import pendulum
 from hypothesis import strategies as st
 from pendulum import Date, DateTime
 
+from caredomain.adapters.hl7v2.ref import ReferralMessage
+from caredomain.adapters.hl7v2.siu import SchedulingMessage
 from caredomain.core.codes import (
     CPT,
     FHIR_OBSERVATION_CATEGORY,
@@ -112,6 +114,7 @@ __all__ = [
     "encounters",
     "event_ids",
     "fhir_ids",
+    "hl7v2_messages",
     "human_names",
     "identifiers",
     "intervals",
@@ -121,11 +124,14 @@ __all__ = [
     "patients",
     "practitioners",
     "quantities",
+    "ref_messages",
     "references",
     "referral_targets",
     "referrals",
     "schedules",
+    "scheduling_messages",
     "sessions",
+    "siu_messages",
     "slots",
     "timezones",
 ]
@@ -729,3 +735,63 @@ def referrals() -> st.SearchStrategy[Referral]:
         ),
         validity=st.none() | intervals(allow_empty=False),
     )
+
+
+def siu_messages(
+    versions: Sequence[str] | None = None,
+) -> st.SearchStrategy[tuple[str, SchedulingMessage]]:
+    """Valid SIU messages (v2.3 to v2.8) as ``(ER7 text, SchedulingMessage)`` pairs.
+
+    ``read_siu(parse(text), profile=SenderProfile())`` gives the value back.
+    """
+    from caredomain.testing import _hl7v2_siu  # it builds on this module's strategies
+
+    return _hl7v2_siu.siu_messages(_hl7v2_siu.SIU_VERSIONS if versions is None else versions)
+
+
+def scheduling_messages(
+    versions: Sequence[str] | None = None,
+) -> st.SearchStrategy[SchedulingMessage]:
+    """The `SchedulingMessage` values an SIU message of one of ``versions`` can carry."""
+    from caredomain.testing import _hl7v2_siu  # it builds on this module's strategies
+
+    return _hl7v2_siu.scheduling_messages(_hl7v2_siu.SIU_VERSIONS if versions is None else versions)
+
+
+def ref_messages(
+    message_types: Sequence[str] = ("REF", "RRI"),
+) -> st.SearchStrategy[tuple[str, ReferralMessage]]:
+    """Valid REF or RRI (I12-I15) messages as ``(ER7 text, ReferralMessage)`` pairs.
+
+    ``read_ref(parse(text), profile=SenderProfile())`` gives the value back.
+    """
+    from caredomain.testing import _hl7v2_ref  # it builds on this module's strategies
+
+    return _hl7v2_ref.ref_messages(tuple(message_types))
+
+
+def hl7v2_messages(
+    families: Sequence[str] = ("SIU", "REF", "RRI"),
+) -> st.SearchStrategy[tuple[str, SchedulingMessage | ReferralMessage]]:
+    """Valid HL7 v2 messages as ``(ER7 text, domain values)`` pairs, of the given families.
+
+    The text is what caredomain's builders write for the values (SIU from
+    `siu_messages`, REF and RRI from `ref_messages`), and
+    ``read(parse(text), profile=SenderProfile())`` (`caredomain.adapters.hl7v2.inbound`)
+    gives the values back: use it to feed an interface valid, varied messages, or to
+    check a round trip.
+
+    Raises:
+        ValueError: A family caredomain does not build (ADT and ORU are read only).
+    """
+    wanted = tuple(dict.fromkeys(f.upper() for f in families))
+    unknown = [f for f in wanted if f not in ("SIU", "REF", "RRI")]
+    if unknown or not wanted:
+        raise ValueError("expected families among SIU, REF and RRI")
+    options: list[st.SearchStrategy[tuple[str, SchedulingMessage | ReferralMessage]]] = []
+    if "SIU" in wanted:
+        options.append(siu_messages())
+    referrals = tuple(f for f in wanted if f in ("REF", "RRI"))
+    if referrals:
+        options.append(ref_messages(referrals))
+    return st.one_of(options)

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from caredomain.core.errors import ParseError
+
+if TYPE_CHECKING:
+    from caredomain.adapters.hl7v2.structure import Group
 
 __all__ = ["Delimiters", "Hl7ParseError", "Item", "Message", "Segment", "escape", "parse"]
 
@@ -414,6 +417,18 @@ class Message:
         """Every segment with this id, in order (Z-segments included)."""
         return iter(self._index().get(segment_id, ()))
 
+    def groups(self, path: str) -> Iterator[Group]:
+        """Each occurrence of a group of the message's structure, in order.
+
+        ``msg.groups("PATIENT_RESULT/ORDER_OBSERVATION")`` yields each order of an ORU^R01,
+        and ``order.groups("OBSERVATION")`` its OBX groups; see
+        `caredomain.adapters.hl7v2.structure.groups` (structures come from hl7apy's tables,
+        imported on first use).
+        """
+        from caredomain.adapters.hl7v2.structure import groups  # structure imports this module
+
+        return groups(self, path)
+
     def __getitem__(self, path: str) -> str:
         """The unescaped text at an HL7 path such as ``"PID-3[2].1"``; ``""`` when absent.
 
@@ -485,12 +500,19 @@ def _text(data: bytes | str) -> str:
     return bytes(data).decode("latin-1")
 
 
-def parse(data: bytes | str) -> Message:
+def parse(data: bytes | str, *, strict: bool = False) -> Message:
     """Read one HL7 v2 message (ER7), leniently framed.
+
+    Lenient by default, as real feeds need: extra fields, missing optional segments, Z
+    segments and a wrong declared structure are accepted, and fields are only split when
+    read. With ``strict=True`` the message is also validated against its version's
+    definition through hl7apy (`caredomain.adapters.hl7v2.structure.check`), which is
+    about a thousand times slower.
 
     Raises:
         Hl7ParseError: No MSH segment first, encoding characters missing or repeated, or
-            a segment without a valid id. The error names positions, never content.
+            a segment without a valid id; with ``strict``, the first problem found. The
+            error names positions, never content.
     """
     text = _text(data).lstrip("\ufeff")
     if text.startswith(_MLLP_START):
@@ -524,4 +546,9 @@ def parse(data: bytes | str) -> Message:
                 segment_index=number,
             )
         segments.append(Segment(raw, number, d))
-    return Message(d, segments_=tuple(segments))
+    message = Message(d, segments_=tuple(segments))
+    if strict:
+        from caredomain.adapters.hl7v2.structure import check  # structure imports this module
+
+        check(message, strict=True)
+    return message
