@@ -7,6 +7,10 @@ messages/second. Single core, one process.
 
 Cases (``python -m benchmarks hl7v2``):
 
+* ``hl7v2-parse-map`` and ``hl7v2-parse-map-vs-hl7apy``: what an interface does with each
+  message: caredomain ``parse`` then ``read`` to domain values (patients, encounters,
+  appointments, referrals, observation results), against the peers *merely parsing* (the
+  issue's goal: at least 2x python-hl7 and 50x hl7apy).
 * ``hl7v2-parse``: caredomain ``parse`` against python-hl7 ``hl7.parse``, parse only.
 * ``hl7v2-parse-read``: caredomain ``parse`` plus what a mapper reads first: MSH-9, the
   identifier of every PID-3 repetition and every OBX-5; the peer still parses only
@@ -27,8 +31,7 @@ segments to the groups of the message structure.
 
 ``python -m benchmarks.hl7v2`` is the full run: longer repeats, then a per-file table
 (messages/second of each library on each file) and hl7apy's failures with their exception
-types. ``cases(corpus)`` returns the case list, so that "parse + map to domain values" can
-be added later as one more case.
+types. ``cases(corpus)`` returns the case list.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import hl7
 from hl7apy.parser import parse_message
 
 from benchmarks._harness import Case, package_label, run_case
-from caredomain.adapters.hl7v2 import Message, parse
+from caredomain.adapters.hl7v2 import Message, SenderProfile, parse, read
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "examples" / "hl7v2"
 PYTHON_HL7 = package_label("hl7", "python-hl7")
@@ -105,6 +108,15 @@ def ours_parse_read(texts: Sequence[str]) -> list[object]:
     return out
 
 
+SENDER = SenderProfile(timezone="America/Chicago")
+"""The corpus's sender: two of its messages carry times without a UTC offset."""
+
+
+def ours_parse_map(texts: Sequence[str]) -> list[object]:
+    """Parse, then map to domain values (`caredomain.adapters.hl7v2.read`): the full job."""
+    return [read(parse(text), profile=SENDER) for text in texts]
+
+
 def python_hl7_parse(texts: Sequence[str]) -> list[Any]:
     return [hl7.parse(text) for text in texts]
 
@@ -150,15 +162,28 @@ def check_hl7apy(texts: Sequence[str]) -> Callable[[], None]:
 
 
 def cases(corpus: Sequence[Sample]) -> list[Case]:
-    """The cases on ``corpus``: caredomain beside python-hl7, then beside hl7apy.
-
-    Add "parse + map to domain values" here, as one more ``Case`` on the same texts.
-    """
+    """The cases on ``corpus``: the full job (parse + map), then parsing, beside each peer."""
     texts = [sample.text for sample in corpus]
     failed = hl7apy_failures(corpus)
     readable = [sample.text for sample in corpus if sample.name not in failed]
     apy = f"{HL7APY} ({len(readable)} of {len(texts)} msgs, {len(failed)} failed)"
     return [
+        Case(
+            "hl7v2-parse-map",
+            lambda: ours_parse_map(texts),
+            f"{PYTHON_HL7} (parse only)",
+            lambda: python_hl7_parse(texts),
+            len(texts),
+            check_python_hl7(texts),
+        ),
+        Case(
+            "hl7v2-parse-map-vs-hl7apy",
+            lambda: ours_parse_map(readable),
+            f"{apy} (parse only)",
+            lambda: hl7apy_parse(readable),
+            len(readable),
+            check_hl7apy(readable),
+        ),
         Case(
             "hl7v2-parse",
             lambda: ours_parse(texts),

@@ -81,9 +81,13 @@ class Range:
 
 def _check_order(low: Quantity | None, high: Quantity | None, where: str) -> None:
     # FHIR rng-2 (and the reference range's low <= high): a range never runs backwards.
-    if low is None or high is None or not can_convert(low.unit, high.unit):
+    if low is None or high is None:
         return
-    if low.value > high.to(low.unit).value:
+    if low.unit == high.unit:
+        backwards = low.value > high.value
+    else:
+        backwards = can_convert(high.unit, low.unit) and low.value > high.to(low.unit).value
+    if backwards:
         raise ValidationError.at(f"{where}.low", "expected low at or below high")
 
 

@@ -18,6 +18,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
@@ -317,15 +318,17 @@ class Segment:
         Split once per field and cached, so reading every repetition of a long field is
         linear. The list is shared: do not change it.
         """
-        cached = self._reps.get(number)
-        if cached is not None:
-            return cached
-        raw = self.raw_field(number)
-        if self.id == "MSH" and number in (1, 2):
-            reps = [raw] if raw else []
-        else:
-            reps = raw.split(self.d.repetition) if raw else []
-        self._reps[number] = reps
+        reps = self._reps.get(number)
+        if reps is None:
+            fields = self._fields if self._fields is not None else self._split()
+            raw = fields[number] if 0 < number < len(fields) else ""
+            if not raw:
+                reps = []
+            elif self.id == "MSH" and number in (1, 2):
+                reps = [raw]
+            else:
+                reps = raw.split(self.d.repetition)
+            self._reps[number] = reps
         return reps
 
     def value(
@@ -500,6 +503,11 @@ def _text(data: bytes | str) -> str:
     return bytes(data).decode("latin-1")
 
 
+@functools.lru_cache(maxsize=64)
+def _delimiters(sep: str, encoding: str) -> Delimiters:
+    return Delimiters(sep, encoding[0], encoding[1], encoding[2], encoding[3])
+
+
 def parse(data: bytes | str, *, strict: bool = False) -> Message:
     """Read one HL7 v2 message (ER7), leniently framed.
 
@@ -537,10 +545,20 @@ def parse(data: bytes | str, *, strict: bool = False) -> Message:
             segment_id="MSH",
             field=2,
         )
-    d = Delimiters(sep, encoding[0], encoding[1], encoding[2], encoding[3])
+    d = _delimiters(sep, encoding[:4])
     segments = []
     for number, raw in enumerate((r for r in _TERMINATORS.split(text) if r.strip()), start=1):
-        if not re.match(r"^[A-Z][A-Z0-9]{2}(?:$|" + re.escape(sep) + ")", raw):
+        # A segment id is three capitals or digits, the first a letter, then the field
+        # separator or the end of the segment (HL7 v2.5.1 section 2.5.1).
+        head = raw[:3]
+        if not (
+            len(head) == 3
+            and head.isascii()
+            and head.isalnum()
+            and head == head.upper()
+            and head[0].isalpha()
+            and (len(raw) == 3 or raw[3] == sep)
+        ):
             raise Hl7ParseError(
                 "a segment id of three capital letters or digits, then the field separator",
                 segment_index=number,
