@@ -7,7 +7,7 @@ import time
 import pendulum
 import pytest
 
-from caredomain.adapters.hl7v2 import MllpFramer, parse
+from caredomain.adapters.hl7v2 import MllpFramer, SenderProfile, parse
 from caredomain.adapters.hl7v2._mllp import MllpFrameError
 from caredomain.adapters.hl7v2.ack import AckCode, Hl7ErrorCode
 from caredomain.adapters.hl7v2.transport import (
@@ -413,3 +413,32 @@ def test_split_messages():
     assert split_messages("PID|1\nPV1|1\n\n" + one) == ["PID|1\rPV1|1\r", "MSH|^~\\&|A|B\rPID|1\r"]
     assert split_messages("") == []
     assert split_messages("\n\n") == []
+
+
+def test_with_a_profile_content_errors_are_stored_then_answered_ae(tmp_path):
+    store = MessageStore(tmp_path, fsync=False, clock=CLOCK)
+    good = _message(1).replace(b"^MR\r", b"^MR||Doe^Jan||19610719|F\r")
+    bad_date = _message(2).replace(b"^MR\r", b"^MR||Doe^Jan||19611319|F\r")
+    pv1 = ["PV1", "1", "I"] + [""] * 42
+    pv1[19], pv1[44] = "V3", "202611250900"  # visit number; admission time without an offset
+    no_offset = _message(3) + "|".join(pv1).encode() + b"\r"
+    chicago = SenderProfile(timezone="America/Chicago")
+
+    async def scenario(profile):
+        handler = store_and_ack(store, CLOCK, SequentialIds("ack"), profile=profile)
+        async with (
+            await serve(handler, "127.0.0.1", 0) as server,
+            connect("127.0.0.1", server.port) as client,
+        ):
+            return [await client.send(m) for m in (good, bad_date, no_offset)]
+
+    acks = [parse(a) for a in _run(scenario(SenderProfile()))]
+    assert [a["MSA-1"] for a in acks] == ["AA", "AE", "AE"]
+    assert (acks[1]["ERR-2.1"], acks[1]["ERR-2.3"]) == ("PID", "7")
+    assert acks[1]["ERR-3.1"] == Hl7ErrorCode.DATA_TYPE_ERROR.value
+    assert (acks[2]["ERR-2.1"], acks[2]["ERR-2.3"]) == ("PV1", "44")
+    assert "sender timezone" in acks[2]["ERR-8"]
+    assert [p.read_bytes() for p in store.paths(rejected=True)] == [bad_date, no_offset]
+    # The sender's configured zone makes the offset-less admission time readable.
+    acks = [parse(a) for a in _run(scenario(chicago))]
+    assert [a["MSA-1"] for a in acks] == ["AA", "AE", "AA"]

@@ -170,6 +170,7 @@ def test_send_empty_file_exits_1(tmp_path, capsys):
         ["listen"],
         ["listen", "--out", "x", "--max-messages", "0"],
         ["listen", "--out", "x", "--port", "70000"],
+        ["listen", "--out", "x", "--check", "--sender-tz", "Nowhere/Atlantis"],
         ["send"],
         ["send", "x.hl7", "--timeout", "0"],
         ["send", "x.hl7", "--port", "http"],
@@ -220,3 +221,22 @@ def test_max_messages_is_exact_for_a_pipelining_sender(tmp_path):
     assert [parse(a)["MSA-2"] for a in acks] == ["CTRL1", "CTRL2"]
     assert len(out.splitlines()) == 2
     assert len(list(out_dir.glob("*.hl7"))) == 2
+
+
+def test_listen_check_answers_ae_for_content_it_cannot_read(tmp_path, capsys):
+    sample = Path(__file__).parents[2] / "examples" / "hl7v2" / "adt-a04-register.hl7"
+    bad = tmp_path / "bad.hl7"  # a birth date in month 13
+    bad.write_bytes(sample.read_bytes().replace(b"|19", b"|1913", 1))
+    listener = _Listener(
+        tmp_path / "inbox", "--max-messages", "2", "--check", "--sender-tz", "America/Chicago"
+    )
+    try:
+        code, lines, err = _send(capsys, listener.port, sample, bad)
+        listen_code, listen_out, listen_err = listener.finish()
+    finally:
+        listener.kill()
+    assert code == 1, err
+    assert [line["ack"] for line in lines] == ["AA", "AE"]
+    assert listen_code == 0, listen_err
+    assert len(list((tmp_path / "inbox" / "rejected").iterdir())) == 1
+    assert [json.loads(line)["ack"] for line in listen_out.splitlines()] == ["AA", "AE"]

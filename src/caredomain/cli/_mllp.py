@@ -26,6 +26,7 @@ import sys
 from typing import Any
 
 from caredomain.adapters.hl7v2._message import Hl7ParseError, parse
+from caredomain.adapters.hl7v2.profile import SenderProfile
 from caredomain.adapters.hl7v2.transport import (
     AckTimeoutError,
     MessageStore,
@@ -37,6 +38,8 @@ from caredomain.adapters.hl7v2.transport import (
     split_messages,
     store_and_ack,
 )
+from caredomain.core.errors import CareDomainError
+from caredomain.core.time import validate_timezone
 
 __all__ = ["register"]
 
@@ -53,6 +56,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("expected a positive whole number")
     return value
+
+
+def _timezone(text: str) -> str:
+    try:
+        return validate_timezone(text, "--sender-tz")
+    except CareDomainError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -115,7 +125,9 @@ async def _run_listener(args: argparse.Namespace, store: MessageStore) -> int:
             stop.set()
 
     try:
-        server = await serve(store_and_ack(store, on_receipt=on_receipt), args.host, args.port)
+        profile = SenderProfile(timezone=args.sender_tz) if args.check else None
+        handler = store_and_ack(store, on_receipt=on_receipt, profile=profile)
+        server = await serve(handler, args.host, args.port)
         servers.append(server)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -248,6 +260,21 @@ def register(commands: Any) -> None:
         default=None,
         metavar="N",
         help="stop after N messages (default: run until stopped)",
+    )
+    listen.add_argument(
+        "--check",
+        action="store_true",
+        help=(
+            "also read each ADT, SIU, REF/RRI and ORU message into domain values and answer "
+            "AE (stored under rejected/) when its content cannot be read"
+        ),
+    )
+    listen.add_argument(
+        "--sender-tz",
+        type=_timezone,
+        default=None,
+        metavar="ZONE",
+        help="IANA timezone for times the sender writes without a UTC offset (with --check)",
     )
     listen.set_defaults(handler=_listen)
 

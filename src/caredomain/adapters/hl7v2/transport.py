@@ -43,6 +43,8 @@ import attrs
 from caredomain.adapters.hl7v2._message import Hl7ParseError, Message, parse
 from caredomain.adapters.hl7v2._mllp import MllpFrameError, MllpFramer
 from caredomain.adapters.hl7v2.ack import AckCode, Hl7ErrorCode, build_ack, error_code_for
+from caredomain.adapters.hl7v2.inbound import READERS, read
+from caredomain.adapters.hl7v2.profile import SenderProfile
 from caredomain.core.errors import CareDomainError
 from caredomain.core.identity import IdSource
 from caredomain.core.time import Clock, SystemClock
@@ -277,6 +279,20 @@ def _check(message: Message) -> tuple[Hl7ParseError, Hl7ErrorCode] | None:
     return None
 
 
+def _content_error(message: Message, profile: SenderProfile) -> Hl7ParseError | None:
+    """Why a message of a mapped type cannot be read into domain values, if it cannot."""
+    if message["MSH-9.1"] not in READERS:
+        return None  # an ACK: accepted as is
+    try:
+        read(message, profile=profile)
+    except Hl7ParseError as exc:
+        return exc
+    except CareDomainError as exc:  # a value the domain refuses (a discharge before admission)
+        # Domain errors carry a location and what was expected, never values: pass it on.
+        return Hl7ParseError(f"values the domain accepts: {exc}")
+    return None
+
+
 def store_and_ack(
     store: MessageStore,
     clock: Clock | None = None,
@@ -285,6 +301,7 @@ def store_and_ack(
     on_receipt: Callable[[Receipt], None] | None = None,
     sending_application: str = "CAREDOMAIN",
     sending_facility: str = "",
+    profile: SenderProfile | None = None,
 ) -> Handler:
     """The default receiving handler: parse, store, then acknowledge.
 
@@ -295,6 +312,12 @@ def store_and_ack(
     * A message of another type, or without a v2 version: stored under ``rejected/``, then
       AR with error 200, 101 or 203 (HL7 v2.5.1 section 2.9.2.1: a receiver rejects a
       message type or version it does not accept with AR).
+
+    * With a ``profile``, an acceptable ADT, SIU, REF/RRI or ORU message is also read into
+      domain values (`caredomain.adapters.hl7v2.inbound.read`, with the sender's timezone
+      and systems); if its content cannot be read (a bad date, a missing identifier), it
+      is stored under ``rejected/`` and answered AE with an ERR at the field that failed
+      (HL7 v2.5.1 section 2.9.2.2: AE is an error in the content of an accepted message).
 
     Storing always happens before the ACK; if storing fails, the server answers AR with
     error 207 and the sender will send again.
@@ -307,6 +330,7 @@ def store_and_ack(
             sent (the CLI prints a line from it).
         sending_application: ACK MSH-3 when the inbound has no MSH-5.
         sending_facility: ACK MSH-4 when the inbound has no MSH-6.
+        profile: The sender's profile; when given, content is checked as described above.
     """
     the_clock: Clock = clock or SystemClock()
     the_ids: IdSource = ids or _ShortIds()
@@ -323,6 +347,10 @@ def store_and_ack(
             problem = _check(message)
             error, error_code = problem if problem else (None, None)
         code = AckCode.AA if error is None else AckCode.AR
+        if error is None and message is not None and profile is not None:
+            content = _content_error(message, profile)
+            if content is not None:
+                error, code = content, AckCode.AE
         rejected = code is not AckCode.AA
         if store.fsync:
             path = await asyncio.to_thread(store.save, payload, rejected=rejected)
