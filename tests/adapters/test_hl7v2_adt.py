@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from caredomain.adapters.hl7v2 import Hl7ParseError, parse
-from caredomain.adapters.hl7v2.adt import PARTICIPATION_TYPE, AdtMessage, read_adt
+from caredomain.adapters.hl7v2._writer import Writer
+from caredomain.adapters.hl7v2.adt import (
+    PARTICIPATION_TYPE,
+    AdtMessage,
+    read_adt,
+    read_patient,
+    write_pid,
+)
 from caredomain.adapters.hl7v2.datatypes import Hl7Location
 from caredomain.adapters.hl7v2.profile import SenderProfile
 from caredomain.core import CareDomainError
@@ -22,6 +29,7 @@ from caredomain.core.parties import (
     ContactPointSystem,
     HumanName,
 )
+from caredomain.testing import strategies as cst
 from tests import phi
 
 CORPUS = Path(__file__).resolve().parents[2] / "examples" / "hl7v2"
@@ -373,3 +381,26 @@ def test_reading_random_field_contents_raises_only_caredomain_errors(trigger, fi
         read_adt(parse(text), profile=SenderProfile(timezone=timezone))
     except CareDomainError:
         pass
+
+
+def _pid_can_carry(patient):
+    # XPN has one field for the given names after the first (XPN-3: written space-separated,
+    # read as one name), so a patient round-trips with at most two given names, the second
+    # without spaces; a name also needs a family or a given part.
+    return patient.identifiers and all(
+        (n.family or n.given) and len(n.given) <= 2 and " " not in "".join(n.given[1:])
+        for n in patient.names
+    )
+
+
+@given(cst.patients().filter(_pid_can_carry))
+@settings(max_examples=60)
+def test_write_pid_then_read_patient_gives_the_patient_back(patient):
+    writer = Writer()
+    writer.segment("PID", *write_pid(patient))
+    text = "MSH|^~\\&|A|B|C|D|20261125153000-0600||ADT^A08|1|P|2.5.1\r" + writer.text()
+    back = read_patient(next(parse(text).segments("PID")), profile=SenderProfile())
+    assert back.identifiers == patient.identifiers
+    assert back.names == patient.names
+    assert back.birth_date == patient.birth_date
+    assert back.sex == patient.sex

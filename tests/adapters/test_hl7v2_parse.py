@@ -136,3 +136,34 @@ def test_msh_18_is_read_behind_a_utf8_byte_order_mark():
     text = "MSH|^~\\&|A|B|C|D|20261201||ADT^A08|1|P|2.5|||||8859/1\rPID|1||1||M\xfcller^Ann\r"
     data = b"\xef\xbb\xbf" + text.encode("latin-1")  # Latin-1 body, as MSH-18 declares
     assert parse(data)["PID-5.1"] == "Müller"
+
+
+@pytest.mark.parametrize(
+    ("charset", "codec", "name"),
+    [
+        ("8859/1", "iso8859-1", "Müller"),
+        ("8859/2", "iso8859-2", "Dvořák"),
+        ("8859/15", "iso8859-15", "€ Œuvre"),
+        ("8859/5", "iso8859-5", "Иванов"),
+        ("GB 18030-2000", "gb18030", "王小明"),
+        ("UNICODE UTF-8", "utf-8", "Nguyễn"),
+    ],
+)
+def test_msh18_character_sets_of_table_0211(charset, codec, name):
+    text = f"MSH|^~\\&|A|B|C|D|20261125||ADT^A08|1|P|2.5.1||||||{charset}\rPID|1||1||{name}\r"
+    assert parse(text.encode(codec))["PID-5.1"] == name
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_are_recognized_by_their_bytes(codec):
+    text = "MSH|^~\\&|A|B|C|D|20261125||ADT^A08|1|P|2.5.1||||||UNICODE UTF-16\rPID|1||1||Zoë\r"
+    data = text.encode(codec)
+    assert parse(data)["PID-5.1"] == "Zoë"
+    assert parse(MllpFramer.frame(data))["PID-5.1"] == "Zoë"
+
+
+def test_an_unknown_character_set_is_an_error_at_msh_18_not_a_guess():
+    text = "MSH|^~\\&|A|B|C|D|20261125||ADT^A08|1|P|2.5.1||||||EBCDIC\rPID|1||1||X\r"
+    with pytest.raises(Hl7ParseError) as caught:
+        parse(text.encode())
+    assert (caught.value.segment_id, caught.value.field) == ("MSH", 18)

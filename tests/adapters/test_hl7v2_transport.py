@@ -442,3 +442,25 @@ def test_with_a_profile_content_errors_are_stored_then_answered_ae(tmp_path):
     # The sender's configured zone makes the offset-less admission time readable.
     acks = [parse(a) for a in _run(scenario(chicago))]
     assert [a["MSA-1"] for a in acks] == ["AA", "AE", "AA"]
+
+
+def test_a_failing_reader_still_stores_the_message_and_answers_ae(tmp_path, monkeypatch):
+    import caredomain.adapters.hl7v2.transport as transport
+
+    def broken(message, *, profile):
+        raise RuntimeError("a bug in a reader")
+
+    monkeypatch.setattr(transport, "read", broken)
+    store = MessageStore(tmp_path, fsync=False, clock=CLOCK)
+
+    async def scenario():
+        handler = store_and_ack(store, CLOCK, SequentialIds("ack"), profile=SenderProfile())
+        async with (
+            await serve(handler, "127.0.0.1", 0) as server,
+            connect("127.0.0.1", server.port) as client,
+        ):
+            return await client.send(_message(5))
+
+    ack = parse(_run(scenario()))
+    assert ack["MSA-1"] == "AE"
+    assert [p.read_bytes() for p in store.paths(rejected=True)] == [_message(5)]

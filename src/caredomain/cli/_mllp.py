@@ -125,7 +125,8 @@ async def _run_listener(args: argparse.Namespace, store: MessageStore) -> int:
             stop.set()
 
     try:
-        profile = SenderProfile(timezone=args.sender_tz) if args.check else None
+        check = args.check or args.sender_tz is not None
+        profile = SenderProfile(timezone=args.sender_tz) if check else None
         handler = store_and_ack(store, on_receipt=on_receipt, profile=profile)
         server = await serve(handler, args.host, args.port)
         servers.append(server)
@@ -274,7 +275,7 @@ def register(commands: Any) -> None:
         type=_timezone,
         default=None,
         metavar="ZONE",
-        help="IANA timezone for times the sender writes without a UTC offset (with --check)",
+        help="IANA timezone for times the sender writes without a UTC offset (implies --check)",
     )
     listen.set_defaults(handler=_listen)
 

@@ -93,8 +93,9 @@ _SYSTEM_ALIASES: Final[dict[str, str]] = {
     "ICD-10-CM": ICD_10_CM,
     "ICD10CM": ICD_10_CM,
     "I10C": ICD_10_CM,
-    # HL7 table 0396: I10 is WHO ICD-10, not ICD-10-CM (a sender that means ICD-10-CM by
-    # it is sending the wrong mnemonic; map it per channel).
+    # HL7 table 0396: I10 is WHO ICD-10, not ICD-10-CM. Older US senders often mean
+    # ICD-10-CM by it; caredomain reads the table's meaning (rewrite it in the interface
+    # engine for such a sender).
     "I10": "http://hl7.org/fhir/sid/icd-10",
     "I10P": "http://www.cms.gov/Medicare/Coding/ICD10",
     "I9C": "http://hl7.org/fhir/sid/icd-9-cm",

@@ -474,33 +474,98 @@ class Message:
         return Item(None, match["seg"], field, repetition, "", self.delimiters)
 
 
+# HL7 v2.5.1 table 0211 (Alternate character sets) -> Python codecs. ASCII is read as
+# Latin-1: feeds that declare ASCII and send accented names are common, and Latin-1 decodes
+# every byte (no text is lost, and ASCII text is the same).
+_CHARSETS: Final[dict[str, str]] = {
+    "": "utf-8",
+    "ASCII": "latin-1",
+    "UNICODE UTF-8": "utf-8",
+    "UTF-8": "utf-8",
+    "UNICODE UTF-16": "utf-16",
+    "UNICODE UTF-32": "utf-32",
+    "UNICODE": "utf-16",
+    "8859/1": "iso8859-1",
+    "8859/2": "iso8859-2",
+    "8859/3": "iso8859-3",
+    "8859/4": "iso8859-4",
+    "8859/5": "iso8859-5",
+    "8859/6": "iso8859-6",
+    "8859/7": "iso8859-7",
+    "8859/8": "iso8859-8",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "ISO IR6": "ascii",
+    "ISO IR100": "iso8859-1",
+    "ISO IR14": "iso2022_jp",
+    "ISO IR87": "iso2022_jp",
+    "ISO IR159": "iso2022_jp_2",
+    "GB 18030-2000": "gb18030",
+    "KS X 1001": "euc_kr",
+    "BIG-5": "big5",
+}
+_UTF16_OR_32: Final = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+    (b"M\x00S\x00H\x00", "utf-16-le"),
+    (b"\x00M\x00S\x00H", "utf-16-be"),
+)
+
+
 def _text(data: bytes | str) -> str:
     if isinstance(data, str):
         return data
     if not isinstance(data, bytes | bytearray):
         raise Hl7ParseError("bytes or text")
-    # MSH-18 names the character set; the common ones (ASCII, 8859/1, UNICODE UTF-8) all
-    # decode their MSH as ASCII, so read it first as Latin-1 to find MSH-18. A UTF-8
+    data = bytes(data)
+    # UTF-16 and UTF-32 text is recognized by its byte-order mark or its first letters.
+    for prefix, wide in _UTF16_OR_32:
+        framed = data[:1] == b"\x0b" and data[1:].startswith(prefix)
+        if data.startswith(prefix) or framed:
+            body = data[1:] if framed else data
+            if framed:  # MLLP's end block is single bytes after the wide text
+                body = body[: body.rfind(b"\x1c")] if b"\x1c\r" in body[-4:] else body
+            try:
+                return body.decode(wide)
+            except UnicodeDecodeError:
+                raise Hl7ParseError(f"{wide.upper()} text", segment_index=1) from None
+    # MSH-18 names the character set; the sets of HL7 table 0211 that are not UTF-16/32
+    # write their MSH in ASCII, so read it first as Latin-1 to find MSH-18. A UTF-8
     # byte-order mark is dropped first, or MSH-18 of such a message would never be read.
-    data = bytes(data).removeprefix(b"\xef\xbb\xbf")
+    data = data.removeprefix(b"\xef\xbb\xbf")
     if data[:1] == b"\x0b":  # a byte-order mark inside an MLLP frame
         data = b"\x0b" + data[1:].removeprefix(b"\xef\xbb\xbf")
-    head = data[:2048].decode("latin-1")
+    head = data[:65536].decode("latin-1")
     charset = ""
     if head.startswith(("MSH", "\x0bMSH")):
         start = head.index("MSH")
         sep = head[start + 3 : start + 4]
         line = _TERMINATORS.split(head[start:], maxsplit=1)[0]
         fields = line.split(sep) if sep else []
-        charset = fields[17].split("^")[0] if len(fields) > 17 else ""
-    if charset.upper() in {"UNICODE UTF-8", "UTF-8", ""}:
-        try:
-            return bytes(data).decode("utf-8")
-        except UnicodeDecodeError:
-            if charset:
-                raise Hl7ParseError("UTF-8 text, as MSH-18 declares") from None
-            return bytes(data).decode("latin-1")  # undeclared: lenient
-    return bytes(data).decode("latin-1")
+        charset = fields[17].split("^")[0].strip() if len(fields) > 17 else ""
+    codec = _CHARSETS.get(charset.upper())
+    if codec is None:
+        raise Hl7ParseError(
+            "a character set of HL7 table 0211 caredomain reads (ASCII, 8859/1 to 8859/9, "
+            "8859/15, UNICODE UTF-8, UNICODE UTF-16, UNICODE UTF-32, GB 18030-2000, "
+            "KS X 1001, BIG-5, ISO IR14, ISO IR87, ISO IR159)",
+            segment_index=1,
+            segment_id="MSH",
+            field=18,
+        )
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        if not charset:
+            return data.decode("latin-1")  # undeclared and not UTF-8: lenient
+        raise Hl7ParseError(
+            f"text in the character set MSH-18 declares ({codec.upper()})",
+            segment_index=1,
+            segment_id="MSH",
+            field=18,
+        ) from None
 
 
 @functools.lru_cache(maxsize=64)

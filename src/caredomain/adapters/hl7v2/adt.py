@@ -30,7 +30,7 @@ import attrs
 import pendulum
 from pendulum import Date, DateTime
 
-from caredomain.adapters.hl7v2._message import Hl7ParseError, Item, Message, Segment
+from caredomain.adapters.hl7v2._message import Hl7ParseError, Item, Message, Segment, escape
 from caredomain.adapters.hl7v2.datatypes import (
     Hl7Location,
     Hl7Person,
@@ -43,6 +43,11 @@ from caredomain.adapters.hl7v2.datatypes import (
     read_xcn,
     read_xpn,
     read_xtn,
+    write_cx,
+    write_ts,
+    write_xad,
+    write_xpn,
+    write_xtn,
 )
 from caredomain.adapters.hl7v2.profile import SenderProfile
 from caredomain.core.codes import CodeableConcept, Coding, hl7_v2_table
@@ -62,7 +67,14 @@ from caredomain.core.parties import (
     Practitioner,
 )
 
-__all__ = ["ADT_TRIGGERS", "PARTICIPATION_TYPE", "AdtMessage", "read_adt", "read_patient"]
+__all__ = [
+    "ADT_TRIGGERS",
+    "PARTICIPATION_TYPE",
+    "AdtMessage",
+    "read_adt",
+    "read_patient",
+    "write_pid",
+]
 
 ADT_TRIGGERS: Final = frozenset({"A01", "A03", "A04", "A08", "A11", "A13"})
 """The ADT trigger events `read_adt` reads (HL7 v2.5.1 table 0003)."""
@@ -349,6 +361,45 @@ def read_patient(segment: Segment, *, profile: SenderProfile) -> Patient:
         addresses=addresses,
         language=_language(segment.item(15)),
     )
+
+
+_SEX_CODE: Final[dict[AdministrativeGender, str]] = {
+    AdministrativeGender.FEMALE: "F",
+    AdministrativeGender.MALE: "M",
+    AdministrativeGender.OTHER: "O",
+    AdministrativeGender.UNKNOWN: "U",
+}
+
+
+def write_pid(patient: Patient, *, set_id: str = "1") -> list[str | list[str] | None]:
+    """The fields of a PID segment (PID-1 to PID-15) for ``patient``: `read_patient`'s inverse.
+
+    Every identifier goes to PID-3, names to PID-5, the birth date to PID-7, sex to PID-8,
+    addresses to PID-11, every contact point to PID-13 (its use in XTN-2) and the language
+    to PID-15. Pass the result to ``Writer.segment("PID", *fields)``.
+
+    Raises:
+        ValidationError: The patient has no identifier (PID-3 is required).
+    """
+    if not patient.identifiers:
+        raise ValidationError.at("Patient.identifiers", "expected at least one (PID-3)")
+    return [
+        set_id,
+        None,
+        [write_cx(i) for i in patient.identifiers],
+        None,
+        [write_xpn(n) for n in patient.names],
+        None,
+        write_ts(patient.birth_date) if patient.birth_date is not None else None,
+        _SEX_CODE.get(patient.sex) if patient.sex is not None else None,
+        None,
+        None,
+        [write_xad(a) for a in patient.addresses],
+        None,
+        [write_xtn(t) for t in patient.telecom],
+        None,
+        escape(patient.language) if patient.language else None,
+    ]
 
 
 # --------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from pendulum import Date, DateTime
 
 from caredomain.adapters.hl7v2._message import Hl7ParseError, Item, Message, Segment, escape
 from caredomain.adapters.hl7v2._writer import DEFAULT_VERSION, Writer, components
-from caredomain.adapters.hl7v2.adt import read_patient
+from caredomain.adapters.hl7v2.adt import read_patient, write_pid
 from caredomain.adapters.hl7v2.datatypes import (
     Hl7Location,
     Hl7Time,
@@ -51,7 +51,6 @@ from caredomain.adapters.hl7v2.datatypes import (
     read_xtn,
     write_ce,
     write_cwe,
-    write_cx,
     write_ei,
     write_nm,
     write_pl,
@@ -65,7 +64,7 @@ from caredomain.authorization.check import Approval
 from caredomain.core.codes import NPI, CodeableConcept, Coding, hl7_v2_table
 from caredomain.core.errors import ValidationError
 from caredomain.core.identity import Identifier, Reference, stable_id
-from caredomain.core.parties import Address, AdministrativeGender, Patient, Practitioner
+from caredomain.core.parties import Address, Patient, Practitioner
 from caredomain.core.time import Interval, ensure_aware, instant_key
 from caredomain.referrals.mappings import RF1_PRIORITY, RF1_STATUS
 from caredomain.referrals.model import (
@@ -123,23 +122,6 @@ _PRIORITY: Final[Mapping[str, ReferralPriority]] = {
     "R": ReferralPriority.ROUTINE,
     "S": ReferralPriority.STAT,
 }
-# HL7 table 0001 -> FHIR administrative-gender: v2-to-FHIR IG ConceptMap "Table HL70001 to
-# Administrative Gender" (A ambiguous and N not applicable are "other").
-_SEX: Final[Mapping[str, AdministrativeGender]] = {
-    "F": AdministrativeGender.FEMALE,
-    "M": AdministrativeGender.MALE,
-    "O": AdministrativeGender.OTHER,
-    "U": AdministrativeGender.UNKNOWN,
-    "A": AdministrativeGender.OTHER,
-    "N": AdministrativeGender.OTHER,
-}
-_SEX_CODE: Final[Mapping[AdministrativeGender, str]] = {
-    AdministrativeGender.FEMALE: "F",
-    AdministrativeGender.MALE: "M",
-    AdministrativeGender.OTHER: "O",
-    AdministrativeGender.UNKNOWN: "U",
-}
-
 _T_STATUS: Final = hl7_v2_table(283)
 _T_PRIORITY: Final = hl7_v2_table(280)
 _T_TYPE: Final = hl7_v2_table(281)
@@ -530,8 +512,9 @@ def read_ref(message: Message, *, profile: SenderProfile) -> ReferralMessage:
       stable over AUT-6) with the status the counts give (`ReferralAuthorization.status`).
 
     The patient: ``id`` stable over the first PID-3, identifiers PID-3, names PID-5, birth
-    date PID-7, sex PID-8 (v2-to-FHIR "Table HL70001 to Administrative Gender"), addresses
-    PID-11, telecom PID-13.
+    date PID-7, sex PID-8 (v2-to-FHIR "Table HL70001 to Administrative Gender"; another code
+    gives none), addresses PID-11, telecom PID-13, PID-14 and PID-40, language PID-15: read
+    by `caredomain.adapters.hl7v2.adt.read_patient`, as in every message family.
 
     Args:
         message: The parsed message.
@@ -779,22 +762,7 @@ def _build(
             None,
             [_write_pln(i) for i in p.identifiers],
         )
-    w.segment(
-        "PID",
-        "1",
-        None,
-        [write_cx(i) for i in patient.identifiers],
-        None,
-        [write_xpn(n) for n in patient.names],
-        None,
-        write_ts(patient.birth_date) if patient.birth_date else None,
-        _SEX_CODE[patient.sex] if patient.sex else None,
-        None,
-        None,
-        [write_xad(x) for x in patient.addresses],
-        None,
-        [write_xtn(t) for t in patient.telecom],
-    )
+    w.segment("PID", *write_pid(patient))
     for n, concept in enumerate(diagnoses, start=1):
         # DG1-6 diagnosis type is required in v2.5.1; "W" working (table 0052).
         w.segment("DG1", str(n), None, coded(concept), None, None, "W")

@@ -35,7 +35,7 @@ from pendulum import DateTime
 
 from caredomain.adapters.hl7v2._message import Hl7ParseError, Item, Message, Segment, escape
 from caredomain.adapters.hl7v2._writer import DEFAULT_VERSION, Writer, components
-from caredomain.adapters.hl7v2.adt import read_patient
+from caredomain.adapters.hl7v2.adt import read_patient, write_pid
 from caredomain.adapters.hl7v2.datatypes import (
     Hl7Location,
     Hl7Person,
@@ -49,20 +49,18 @@ from caredomain.adapters.hl7v2.datatypes import (
     write_ce,
     write_cq,
     write_cwe,
-    write_cx,
     write_ei,
     write_nm,
     write_pl,
     write_ts,
     write_xcn,
-    write_xpn,
 )
 from caredomain.adapters.hl7v2.profile import SenderProfile
 from caredomain.core.codes import CodeableConcept, hl7_v2_table
 from caredomain.core.errors import ValidationError
 from caredomain.core.events import DomainEvent
 from caredomain.core.identity import Identifier, Reference, stable_id
-from caredomain.core.parties import AdministrativeGender, HumanName, Patient, Practitioner
+from caredomain.core.parties import HumanName, Patient, Practitioner
 from caredomain.core.quantities import Quantity
 from caredomain.core.time import Interval, ensure_aware, epoch_us, to_datetime
 from caredomain.scheduling.appointments import (
@@ -153,22 +151,6 @@ _PARTICIPATION_CODE: Final[dict[ParticipationStatus, str]] = {
     _PS.NEEDS_ACTION: "Pending",
     _PS.TENTATIVE: "Waitlist",
     _PS.DECLINED: "Cancelled",
-}
-
-# IG ConceptMap "Table 0001 to Administrative Gender".
-_SEX: Final[dict[str, AdministrativeGender]] = {
-    "F": AdministrativeGender.FEMALE,
-    "M": AdministrativeGender.MALE,
-    "O": AdministrativeGender.OTHER,
-    "U": AdministrativeGender.UNKNOWN,
-    "A": AdministrativeGender.OTHER,
-    "N": AdministrativeGender.OTHER,
-}
-_SEX_CODE: Final[dict[AdministrativeGender, str]] = {
-    AdministrativeGender.FEMALE: "F",
-    AdministrativeGender.MALE: "M",
-    AdministrativeGender.OTHER: "O",
-    AdministrativeGender.UNKNOWN: "U",
 }
 
 # Duration units (AIS-8, AIG-12, AIL-10, AIP-10, SCH-10, TQ1-6.2): UCUM codes and the
@@ -1068,7 +1050,7 @@ def build_siu(
         quantity = write_cq(Quantity(Decimal(minutes), "min")) if minutes else None
         w.segment("TQ1", "1", None, None, None, None, quantity, start, end)
     if patient is not None:
-        w.segment("PID", *_pid_fields(patient))
+        w.segment("PID", *write_pid(patient))
     w.segment("RGS", "1")
     chosen = (
         list(resources) if resources is not None else _derived_resources(appointment, practitioners)
@@ -1080,20 +1062,3 @@ def build_siu(
         segment_id, fields = _resource_fields(resource, number, concept)
         w.segment(segment_id, *fields)
     return w.text()
-
-
-def _pid_fields(patient: Patient) -> list[str | list[str] | None]:
-    if not patient.identifiers:
-        raise ValidationError.at("Patient.identifiers", "expected at least one (PID-3)")
-    birth = write_ts(patient.birth_date) if patient.birth_date is not None else None
-    sex = _SEX_CODE.get(patient.sex) if patient.sex is not None else None
-    return [
-        "1",
-        None,
-        [write_cx(i) for i in patient.identifiers],
-        None,
-        [write_xpn(n) for n in patient.names],
-        None,
-        birth,
-        sex,
-    ]

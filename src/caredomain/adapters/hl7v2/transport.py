@@ -290,6 +290,9 @@ def _content_error(message: Message, profile: SenderProfile) -> Hl7ParseError | 
     except CareDomainError as exc:  # a value the domain refuses (a discharge before admission)
         # Domain errors carry a location and what was expected, never values: pass it on.
         return Hl7ParseError(f"values the domain accepts: {exc}")
+    except Exception as exc:  # a reader's own failure: still store the message and say so
+        _log.error("reading a stored message failed: %s", type(exc).__name__)
+        return Hl7ParseError("content caredomain could read (its reader failed; see its log)")
     return None
 
 
