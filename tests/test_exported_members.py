@@ -28,6 +28,7 @@ PUBLIC_MODULES = [
     "caredomain.adapters.fhir.careplans",
     "caredomain.adapters.fhir.observations",
     "caredomain.adapters.fhir.resources",
+    "caredomain.adapters.fhir.workflow",
     "caredomain.adapters.hl7v2",
     "caredomain.adapters.hl7v2.ack",
     "caredomain.adapters.hl7v2.adt",

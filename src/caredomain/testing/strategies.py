@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import attrs
 import pendulum
 from hypothesis import strategies as st
 from pendulum import Date, DateTime
@@ -77,15 +78,34 @@ from caredomain.core.results import (
     ResultStatus,
 )
 from caredomain.core.time import BusinessCalendar, Interval
+from caredomain.referrals.directory import (
+    SDOH_CATEGORIES,
+    CapacityStatus,
+    CommunityService,
+    Delivery,
+    Eligibility,
+    OpeningHours,
+    OpeningPeriod,
+    Place,
+    ServiceArea,
+)
 from caredomain.referrals.model import (
     AuthorizationLink,
     DocumentKind,
     Referral,
     ReferralCategory,
     ReferralPriority,
+    ReferralStatus,
     ReferralTarget,
 )
+from caredomain.scheduling.appointments import (
+    Appointment,
+    AppointmentStatus,
+    Participant,
+    ParticipationStatus,
+)
 from caredomain.scheduling.availability import Session
+from caredomain.scheduling.reminders import PlannedReminder, ReminderKind
 from caredomain.scheduling.requests import (
     DEFAULT_POLICY,
     AppointmentRequest,
@@ -99,6 +119,7 @@ __all__ = [
     "TIMEZONES",
     "addresses",
     "appointment_requests",
+    "appointments",
     "audit_entries",
     "audit_trails",
     "aware_datetimes",
@@ -107,10 +128,12 @@ __all__ = [
     "codeable_concepts",
     "codes",
     "codings",
+    "community_services",
     "contact_points",
     "coverages",
     "dates",
     "domain_events",
+    "eligibilities",
     "encounters",
     "event_ids",
     "fhir_ids",
@@ -120,14 +143,17 @@ __all__ = [
     "intervals",
     "locations",
     "observation_results",
+    "opening_hours",
     "organizations",
     "patients",
+    "planned_reminders",
     "practitioners",
     "quantities",
     "ref_messages",
     "references",
     "referral_targets",
     "referrals",
+    "referrals_in_flight",
     "schedules",
     "scheduling_messages",
     "sessions",
@@ -734,6 +760,171 @@ def referrals() -> st.SearchStrategy[Referral]:
             status=st.sampled_from(["requested", "approved", "denied", "pended"]),
         ),
         validity=st.none() | intervals(allow_empty=False),
+    )
+
+
+_APPOINTMENT_ROLE = st.sampled_from(("ATND", "PART", "PPRF")).map(
+    lambda code: CodeableConcept.of(
+        "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", code
+    )
+)
+
+
+@st.composite
+def appointments(draw: st.DrawFn) -> Appointment:
+    """``Appointment`` values in every state, valid FHIR.
+
+    A time whenever FHIR app-3 needs one, a cancellation reason only when cancelled (app-4),
+    at least one participant (``1..*`` in FHIR). The audit trail is empty.
+    """
+    state = draw(st.sampled_from(AppointmentStatus))
+    untimed = {AppointmentStatus.PROPOSED, AppointmentStatus.CANCELLED, AppointmentStatus.WAITLIST}
+    interval = draw(
+        st.none() | intervals(max_duration=_dt.timedelta(hours=3))
+        if state in untimed
+        else intervals(max_duration=_dt.timedelta(hours=3))
+    )
+    patient = st.builds(
+        Participant,
+        actor=references(["Patient"]),
+        required=st.booleans(),
+        status=st.sampled_from(ParticipationStatus),
+        role=st.none(),
+    )
+    others = st.builds(
+        Participant,
+        actor=references(["Practitioner", "Location", "Device", "HealthcareService"]),
+        required=st.booleans(),
+        status=st.sampled_from(ParticipationStatus),
+        role=st.none() | _APPOINTMENT_ROLE,
+    )
+    return Appointment(
+        id=draw(fhir_ids()),
+        participants=draw(st.lists(patient, max_size=1))
+        + draw(st.lists(others, min_size=1, max_size=3)),
+        state=state,
+        service_type=draw(st.none() | codeable_concepts()),
+        reasons=draw(st.lists(codeable_concepts(), max_size=2)),
+        interval=interval,
+        slots=draw(st.lists(fhir_ids(), max_size=2)),
+        cancellation_reason=draw(st.none() | codeable_concepts())
+        if state is AppointmentStatus.CANCELLED
+        else None,
+    )
+
+
+@st.composite
+def planned_reminders(draw: st.DrawFn) -> PlannedReminder:
+    """``PlannedReminder`` values, with a channel or the reason there is none."""
+    channel = draw(
+        st.none()
+        | st.sampled_from(
+            (ContactPointSystem.SMS, ContactPointSystem.EMAIL, ContactPointSystem.PHONE)
+        )
+    )
+    return PlannedReminder(
+        id=draw(fhir_ids()),
+        appointment_id=draw(fhir_ids()),
+        patient_id=draw(fhir_ids()),
+        kind=draw(st.sampled_from(ReminderKind)),
+        send_at=draw(aware_datetimes()),
+        visit_start=draw(aware_datetimes()),
+        channel=channel,
+        reason=None if channel else "no usable contact point for any of the rule's channels (sms)",
+    )
+
+
+@st.composite
+def opening_hours(draw: st.DrawFn) -> OpeningHours:
+    """``OpeningHours``: up to four periods on quarter hours, in one of `TIMEZONES`."""
+    periods: list[OpeningPeriod] = []
+    for _ in range(draw(st.integers(0, 4))):
+        opens = draw(st.integers(0, 22 * 4)) * 15
+        closes = draw(st.integers(opens // 15 + 1, 24 * 4 - 1)) * 15
+        periods.append(
+            OpeningPeriod(
+                draw(st.integers(0, 6)),
+                _dt.time(opens // 60, opens % 60),
+                _dt.time(closes // 60, closes % 60),
+            )
+        )
+    return OpeningHours(draw(timezones()), periods)
+
+
+_ZIP_CODES = st.from_regex(r"\A[0-9]{5}\Z")
+_COUNTY_FIPS = st.from_regex(r"\A[0-9]{5}\Z")
+_US_STATES = st.sampled_from(("IL", "TX", "CA", "NY", "PR"))
+
+
+@st.composite
+def eligibilities(draw: st.DrawFn) -> Eligibility:
+    """``Eligibility`` rules: age and income bands (never backwards), conditions, coverage."""
+    ages = sorted(draw(st.lists(st.integers(0, 120), min_size=2, max_size=2)))
+    incomes = sorted(draw(st.lists(st.integers(0, 500), min_size=2, max_size=2)))
+    return Eligibility(
+        min_age=draw(st.none() | st.just(ages[0])),
+        max_age=draw(st.none() | st.just(ages[1])),
+        min_income_fpl=draw(st.none() | st.just(incomes[0])),
+        max_income_fpl=draw(st.none() | st.just(incomes[1])),
+        conditions=draw(st.frozensets(st.sampled_from(("C", "D0", "E11", "F32")), max_size=2)),
+        coverage=draw(st.frozensets(st.sampled_from(LineOfBusiness), max_size=2)),
+    )
+
+
+def community_services() -> st.SearchStrategy[CommunityService]:
+    """``CommunityService`` directory entries (categories, areas, hours, capacity)."""
+    return st.builds(
+        CommunityService,
+        id=fhir_ids(),
+        name=st.sampled_from(("Rides to Treatment", "Food pantry", "Cuidado en casa")),
+        organization=references(["Organization"]),
+        categories=st.frozensets(st.sampled_from(sorted(SDOH_CATEGORIES)), min_size=1, max_size=3),
+        service_types=st.frozensets(st.sampled_from(("8", "224", "230", "548", "999")), max_size=2),
+        eligibility=eligibilities(),
+        area=st.builds(
+            ServiceArea,
+            zip_codes=st.frozensets(_ZIP_CODES, max_size=2),
+            counties=st.frozensets(_COUNTY_FIPS, max_size=2),
+            states=st.frozensets(_US_STATES, max_size=2),
+        ),
+        delivery=st.sampled_from(Delivery),
+        site=st.none()
+        | st.builds(
+            Place, st.none() | _ZIP_CODES, st.none() | _COUNTY_FIPS, st.none() | _US_STATES
+        ),
+        languages=st.frozensets(st.sampled_from(("en", "es", "zh-Hans", "vi")), max_size=3),
+        hours=st.none() | opening_hours(),
+        capacity=st.none() | st.sampled_from(CapacityStatus),
+        open_slots=st.none() | st.integers(0, 50),
+        electronic_referral=st.booleans(),
+        self_referral=st.booleans(),
+        telecom=st.lists(contact_points(), max_size=2),
+        description=st.none() | st.just("Call intake before 3 pm."),
+    )
+
+
+@st.composite
+def referrals_in_flight(draw: st.DrawFn) -> Referral:
+    """``Referral`` values in any state, each loop field set or not.
+
+    `referrals` draws new drafts; these are referrals as a tracker holds them mid-loop
+    (filler id, appointment, visit and seen times, outcome documents, hold, reasons).
+    """
+    referral = draw(referrals())
+    moment = st.none() | aware_datetimes()
+    return attrs.evolve(
+        referral,
+        state=draw(st.sampled_from(ReferralStatus)),
+        filler_id=draw(st.none() | identifiers()),
+        appointment=draw(st.none() | fhir_ids()),
+        visit_at=draw(moment),
+        seen_at=draw(moment),
+        outcome_documents=draw(
+            st.lists(references(["DocumentReference", "Observation"]), max_size=2)
+        ),
+        held_from=draw(st.none() | st.sampled_from(ReferralStatus)),
+        decline_reason=draw(st.none() | codeable_concepts()),
+        closure_reason=draw(st.none() | codeable_concepts()),
     )
 
 

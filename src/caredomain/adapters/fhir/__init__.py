@@ -31,6 +31,7 @@ from caredomain.adapters.fhir.resources import (
     register,
     to_fhir,
 )
+from caredomain.adapters.fhir.workflow import referral_from_fhir, referral_to_fhir
 
 __all__ = [
     "ACCEPTED_STATUSES",
@@ -48,6 +49,8 @@ __all__ = [
     "model_class",
     "observation_from_fhir",
     "observation_from_json",
+    "referral_from_fhir",
+    "referral_to_fhir",
     "register",
     "template_to_plan_definition",
     "to_fhir",

@@ -1108,3 +1108,6 @@ for _mapping in (
 ):
     register(_mapping)
 del _mapping
+
+# Scheduling, referral, reminder and community-service mappings register themselves on import.
+from caredomain.adapters.fhir import workflow as _workflow  # noqa: E402,F401
