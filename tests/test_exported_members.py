@@ -25,6 +25,7 @@ PUBLIC_MODULES = [
     "caredomain.core.tomlfile",
     "caredomain.adapters",
     "caredomain.adapters.fhir",
+    "caredomain.adapters.fhir.authorization",
     "caredomain.adapters.fhir.careplans",
     "caredomain.adapters.fhir.observations",
     "caredomain.adapters.fhir.resources",

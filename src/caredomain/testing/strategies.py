@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import pendulum
@@ -33,6 +33,34 @@ from pendulum import Date, DateTime
 
 from caredomain.adapters.hl7v2.ref import ReferralMessage
 from caredomain.adapters.hl7v2.siu import SchedulingMessage
+from caredomain.authorization.case import (
+    AuthorizationCase,
+    CaseStatus,
+    Decision,
+    Program,
+    ReviewAction,
+    ReviewPriority,
+    ServiceLine,
+)
+from caredomain.authorization.check import Requirement
+from caredomain.authorization.rules import Covered, DocNeeded, InfoNeeded, PaNeeded
+from caredomain.careplans.model import (
+    MEASURES,
+    Activity,
+    ActivityKind,
+    ActivityStatus,
+    Bound,
+    CarePlan,
+    CarePlanStatus,
+    Component,
+    Goal,
+    GoalAchievement,
+    GoalLifecycle,
+    Observation,
+    ObservationSource,
+    Target,
+    Timing,
+)
 from caredomain.core.codes import (
     CPT,
     FHIR_OBSERVATION_CATEGORY,
@@ -53,6 +81,7 @@ from caredomain.core.encounters import (
     EncounterParticipant,
     EncounterStatus,
 )
+from caredomain.core.errors import ValidationError
 from caredomain.core.events import AuditEntry, AuditTrail, DomainEvent
 from caredomain.core.identity import REFERENCE_TARGETS, Identifier, Reference
 from caredomain.core.parties import (
@@ -117,13 +146,17 @@ from caredomain.scheduling.slots import SCHEDULE_ACTORS, Schedule, Slot, SlotSta
 
 __all__ = [
     "TIMEZONES",
+    "activities",
     "addresses",
     "appointment_requests",
     "appointments",
     "audit_entries",
     "audit_trails",
+    "authorization_cases",
     "aware_datetimes",
     "business_calendars",
+    "care_plan_observations",
+    "care_plans",
     "code_systems",
     "codeable_concepts",
     "codes",
@@ -132,11 +165,13 @@ __all__ = [
     "contact_points",
     "coverages",
     "dates",
+    "decisions",
     "domain_events",
     "eligibilities",
     "encounters",
     "event_ids",
     "fhir_ids",
+    "goals",
     "hl7v2_messages",
     "human_names",
     "identifiers",
@@ -154,12 +189,15 @@ __all__ = [
     "referral_targets",
     "referrals",
     "referrals_in_flight",
+    "requirements",
     "schedules",
     "scheduling_messages",
     "sessions",
     "siu_messages",
     "slots",
+    "targets",
     "timezones",
+    "timings",
 ]
 
 E = TypeVar("E", bound=DomainEvent)
@@ -925,6 +963,224 @@ def referrals_in_flight(draw: st.DrawFn) -> Referral:
         held_from=draw(st.none() | st.sampled_from(ReferralStatus)),
         decline_reason=draw(st.none() | codeable_concepts()),
         closure_reason=draw(st.none() | codeable_concepts()),
+    )
+
+
+# --- prior authorization ------------------------------------------------------------------
+
+_REFERENCE_TEXT = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789-"
+
+
+def decisions() -> st.SearchStrategy[Decision]:
+    """``Decision`` values: every review action, each optional part set or not."""
+    return st.builds(
+        Decision,
+        action=st.sampled_from(ReviewAction),
+        units=st.none() | st.integers(0, 500),
+        valid=st.none() | intervals(max_duration=_dt.timedelta(days=400)),
+        reason=st.none() | codeable_concepts(),
+        reference=st.none() | st.text(_REFERENCE_TEXT, min_size=1, max_size=20),
+    )
+
+
+def authorization_cases() -> st.SearchStrategy[AuthorizationCase]:
+    """``AuthorizationCase`` values in any state, decided or not.
+
+    Fields are drawn independently (a case is not driven through its machine), which is
+    what serialization and FHIR mappings must carry.
+    """
+    return st.builds(
+        AuthorizationCase,
+        id=fhir_ids(),
+        patient=references(["Patient"]),
+        coverage=references(["Coverage"]),
+        program=st.sampled_from(Program),
+        lines=st.lists(
+            st.builds(ServiceLine, code=codeable_concepts(), units=st.integers(1, 60)),
+            min_size=1,
+            max_size=3,
+        ),
+        priority=st.sampled_from(ReviewPriority),
+        state=st.sampled_from(CaseStatus),
+        trail=audit_trails(),
+        submitted_at=st.none() | aware_datetimes(),
+        decision=st.none() | decisions(),
+        units_used=st.integers(0, 20),
+        appeals=st.integers(0, 3),
+    )
+
+
+def _requirement(
+    covered: Covered,
+    pa: PaNeeded | None,
+    docs: list[DocNeeded],
+    info: list[InfoNeeded],
+    reason: str | None,
+    satisfied: str | None,
+) -> Requirement | None:
+    try:
+        return Requirement(
+            "line-1", covered, pa, docs, info, reason=reason, satisfied_pa_id=satisfied
+        )
+    except ValidationError:
+        return None
+
+
+def requirements() -> st.SearchStrategy[Requirement]:
+    """``Requirement`` answers that keep Da Vinci CRD's invariants (the rest are refused)."""
+    return (
+        st.builds(
+            _requirement,
+            st.sampled_from(Covered),
+            st.none() | st.sampled_from(PaNeeded),
+            st.lists(st.sampled_from(DocNeeded), max_size=2, unique=True),
+            st.lists(st.sampled_from(InfoNeeded), max_size=2, unique=True),
+            st.none()
+            | st.text(_REFERENCE_TEXT + " ", min_size=1, max_size=30).map(str.strip).filter(bool),
+            st.none() | st.text(_REFERENCE_TEXT, min_size=1, max_size=12),
+        )
+        .filter(lambda r: r is not None)
+        .map(lambda r: cast(Requirement, r))
+    )
+
+
+# --- care plans ---------------------------------------------------------------------------
+
+_BP_PANEL = "85354-9"
+_SINGLE_MEASURES = tuple(sorted(set(MEASURES) - {_BP_PANEL, "8480-6", "8462-4"}))
+_SLUG = "abcdefghijklmnopqrstuvwxyz0123456789-"
+_MODERN = _dt.datetime(1975, 1, 1, tzinfo=_dt.UTC)
+
+
+def _measured(code: str) -> st.SearchStrategy[Quantity]:
+    return st.decimals(
+        min_value=Decimal("0.1"), max_value=Decimal("400"), places=2, allow_nan=False
+    ).map(lambda value: Quantity(value, MEASURES[code].unit))
+
+
+@st.composite
+def targets(draw: st.DrawFn) -> Target:
+    """Goal ``Target`` values: one-sided (either inclusivity) or ranges; BP components too."""
+    component: str | None
+    if draw(st.booleans()):
+        code, component = _BP_PANEL, draw(st.sampled_from(("8480-6", "8462-4")))
+    else:
+        code, component = draw(st.sampled_from(_SINGLE_MEASURES)), None
+    measured = component or code
+    one, two = draw(_measured(measured)), draw(_measured(measured))
+    shape = draw(st.sampled_from(("low", "high", "range")))
+    if shape == "range":
+        low, high = sorted((one, two), key=lambda q: q.value)
+        return Target(
+            code, component, Bound(low, draw(st.booleans())), Bound(high, draw(st.booleans()))
+        )
+    bound = Bound(one, draw(st.booleans()))
+    return Target(
+        code, component, bound if shape == "low" else None, bound if shape == "high" else None
+    )
+
+
+def goals(ids: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Goal]:
+    """Care-plan ``Goal`` values (ids from ``ids``, by default any FHIR id)."""
+    return st.builds(
+        Goal,
+        id=ids if ids is not None else fhir_ids(),
+        description=_text(),
+        targets=st.lists(targets(), min_size=1, max_size=3).map(tuple),
+        lifecycle=st.sampled_from(GoalLifecycle),
+        achievement=st.none() | st.sampled_from(GoalAchievement),
+        start=st.none() | dates(),
+        due=st.none() | dates(),
+        addresses=st.lists(codeable_concepts(), max_size=2).map(tuple),
+        source=st.none() | _text(),
+    )
+
+
+def timings() -> st.SearchStrategy[Timing]:
+    """Activity ``Timing`` values: repetitions, and single occurrences within days or hours."""
+    return st.builds(
+        Timing,
+        frequency=st.integers(1, 4),
+        period=st.integers(1, 3),
+        period_unit=st.sampled_from(("h", "d", "wk", "mo", "a")),
+    ) | st.builds(
+        Timing.once,
+        st.integers(1, 30).map(lambda d: _dt.timedelta(days=d))
+        | st.integers(1, 23).map(lambda h: _dt.timedelta(hours=h)),
+    )
+
+
+def activities(ids: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Activity]:
+    """Care-plan ``Activity`` values of every kind (ids from ``ids``)."""
+    return st.builds(
+        Activity,
+        id=ids if ids is not None else fhir_ids(),
+        kind=st.sampled_from(ActivityKind),
+        code=st.none() | codeable_concepts(),
+        timing=timings(),
+        status=st.sampled_from(ActivityStatus),
+        evidence=st.lists(references(), max_size=2).map(tuple),
+        description=st.none() | _text(),
+    )
+
+
+@st.composite
+def care_plans(draw: st.DrawFn) -> CarePlan:
+    """``CarePlan`` values with goals and activities of distinct ids.
+
+    Periods start after 1975, so that no local-mean-time offsets appear.
+    """
+    ids = draw(st.lists(fhir_ids(), unique=True, max_size=5))
+    split = draw(st.integers(0, len(ids)))
+    return CarePlan(
+        id=draw(fhir_ids()),
+        patient=draw(references(["Patient"])),
+        title=draw(_text()),
+        status=draw(st.sampled_from(CarePlanStatus)),
+        period=draw(
+            st.none()
+            | st.builds(
+                lambda start, length: Interval(start, start + length),
+                aware_datetimes(min_value=_MODERN),
+                st.timedeltas(_dt.timedelta(days=1), _dt.timedelta(days=800)),
+            )
+        ),
+        addresses=tuple(draw(st.lists(codeable_concepts(), max_size=2))),
+        care_team=tuple(
+            draw(st.lists(references(["CareTeam", "Practitioner", "Organization"]), max_size=3))
+        ),
+        goals=tuple(draw(goals(st.just(i))) for i in ids[:split]),
+        activities=tuple(draw(activities(st.just(i))) for i in ids[split:]),
+        template=draw(
+            st.none()
+            | st.tuples(
+                st.text(_SLUG, min_size=1, max_size=20), st.sampled_from(("", "|1.0.0"))
+            ).map("".join)
+        ),
+    )
+
+
+@st.composite
+def care_plan_observations(draw: st.DrawFn) -> Observation:
+    """The monitor's ``Observation`` values: single readings and blood-pressure panels."""
+    value: Quantity | None
+    if draw(st.booleans()):
+        codes = draw(
+            st.lists(st.sampled_from(("8480-6", "8462-4")), min_size=1, max_size=2, unique=True)
+        )
+        value, components = None, tuple(Component(c, draw(_measured(c))) for c in codes)
+        code = _BP_PANEL
+    else:
+        code = draw(st.sampled_from(_SINGLE_MEASURES))
+        value, components = draw(_measured(code)), ()
+    return Observation(
+        id=draw(fhir_ids()),
+        patient=draw(fhir_ids()),
+        code=code,
+        effective=draw(aware_datetimes()),
+        value=value,
+        components=components,
+        source=draw(st.sampled_from(ObservationSource)),
     )
 
 

@@ -6,20 +6,34 @@ Organization, Location, Coverage, Schedule, Slot, Appointment, ServiceRequest, T
 ClaimResponse, CarePlan, Goal, Observation, CommunicationRequest, HealthcareService,
 Encounter); R5 through the package's top-level models. fhir.resources is imported on first
 use, never at import time.
+
+`to_fhir` / `from_fhir` map every registered domain type; a referral (ServiceRequest + Task)
+and an authorization case (Claim + ClaimResponse) have their own pair functions.
 """
 
 from caredomain.adapters.fhir._models import FhirVersion, model_class, validate
+from caredomain.adapters.fhir.authorization import (
+    authorization_from_fhir,
+    authorization_to_fhir,
+    carried_state,
+    coverage_information,
+    coverage_information_from_fhir,
+)
 from caredomain.adapters.fhir.careplans import (
     CANONICAL_BASE,
     RESOURCE_KINDS,
     activity_definitions,
+    care_plan_from_fhir,
     care_plan_to_fhir,
+    goal_from_fhir,
+    goal_to_fhir,
     template_to_plan_definition,
 )
 from caredomain.adapters.fhir.observations import (
     ACCEPTED_STATUSES,
     observation_from_fhir,
     observation_from_json,
+    observation_to_fhir,
 )
 from caredomain.adapters.fhir.resources import (
     COVERAGE_CLASS,
@@ -44,11 +58,20 @@ __all__ = [
     "FhirVersion",
     "ResourceMapping",
     "activity_definitions",
+    "authorization_from_fhir",
+    "authorization_to_fhir",
+    "care_plan_from_fhir",
     "care_plan_to_fhir",
+    "carried_state",
+    "coverage_information",
+    "coverage_information_from_fhir",
     "from_fhir",
+    "goal_from_fhir",
+    "goal_to_fhir",
     "model_class",
     "observation_from_fhir",
     "observation_from_json",
+    "observation_to_fhir",
     "referral_from_fhir",
     "referral_to_fhir",
     "register",

@@ -1,4 +1,9 @@
-"""FHIR R4 Observation JSON -> caredomain `Observation` (vital signs and lab results).
+"""FHIR Observation JSON <-> caredomain `Observation` (vital signs and lab results).
+
+`observation_to_fhir` writes what `observation_from_fhir` reads (the JSON is the same in R4
+and R5). This module also registers the care-plan mappings with `resources.register`:
+`CarePlan`, `Goal`, and `Observation` as a non-default reading of ``Observation``
+(`ObservationResult` stays the default; pass ``cls=Observation`` to `from_fhir`).
 
 What is read:
 
@@ -14,8 +19,9 @@ What is read:
   passes ``tz``, an IANA zone, in which it is read (a date as that day's local midnight).
 * ``subject.reference``: ``Patient/{id}`` (relative or absolute URL) gives the patient id.
 * ``status`` must be ``final``, ``amended``, ``corrected`` or ``preliminary``.
-* The source: ``laboratory`` category -> lab; a performer that is the Patient or a
-  RelatedPerson -> patient-reported; a Practitioner(Role) -> clinician; else device.
+* The source: caredomain's extension `OBSERVATION_SOURCE` when present; else
+  ``laboratory`` category -> lab; a performer that is the Patient or a RelatedPerson ->
+  patient-reported; a Practitioner(Role) -> clinician; else device.
 
 Rules of this module:
 
@@ -29,6 +35,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import re
@@ -38,16 +45,43 @@ from typing import Any, Final
 
 import pendulum
 
-from caredomain.careplans.model import MEASURES, Component, Observation, ObservationSource
-from caredomain.core.codes import LOINC, UCUM
+from caredomain.adapters.fhir._elements import write_datetime, write_quantity
+from caredomain.adapters.fhir._models import FhirVersion
+from caredomain.adapters.fhir.careplans import (
+    CANONICAL_BASE,
+    care_plan_from_fhir,
+    care_plan_to_fhir,
+    goal_from_fhir,
+    goal_to_fhir,
+)
+from caredomain.adapters.fhir.resources import ResourceMapping, register
+from caredomain.careplans.model import (
+    MEASURES,
+    CarePlan,
+    Component,
+    Goal,
+    Observation,
+    ObservationSource,
+)
+from caredomain.core.codes import FHIR_OBSERVATION_CATEGORY, LOINC, UCUM
 from caredomain.core.errors import ParseError, Problem, UnitError, ValidationError
 from caredomain.core.quantities import Quantity, can_convert, known_units, to_decimal
 from caredomain.core.time import ensure_aware, validate_timezone
 
-__all__ = ["ACCEPTED_STATUSES", "observation_from_fhir", "observation_from_json"]
+__all__ = [
+    "ACCEPTED_STATUSES",
+    "OBSERVATION_SOURCE",
+    "observation_from_fhir",
+    "observation_from_json",
+    "observation_to_fhir",
+]
 
 ACCEPTED_STATUSES: Final = frozenset({"final", "amended", "corrected", "preliminary"})
 """Observation statuses that carry a usable result (FHIR R4 ``observation-status``)."""
+
+OBSERVATION_SOURCE: Final = f"{CANONICAL_BASE}/StructureDefinition/observation-source"
+"""caredomain's Observation extension carrying the `ObservationSource` (``valueCode``): FHIR
+has no element for it (a clinician's reading has no performer id to point at)."""
 
 _ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # FHIR R4 dateTime: YYYY, YYYY-MM, YYYY-MM-DD, or a full time with seconds and (SHALL) an
@@ -319,6 +353,11 @@ def _quantity(value: object, path: str, code: str | None, problems: _Problems) -
 
 
 def _source(resource: Mapping[str, Any]) -> ObservationSource:
+    extensions = resource.get("extension")
+    for extension in extensions if isinstance(extensions, list) else []:
+        if isinstance(extension, Mapping) and extension.get("url") == OBSERVATION_SOURCE:
+            with contextlib.suppress(ValueError):
+                return ObservationSource(str(extension.get("valueCode")))
     categories = resource.get("category")
     if isinstance(categories, list):
         for category in categories:
@@ -340,3 +379,79 @@ def _source(resource: Mapping[str, Any]) -> ObservationSource:
             if kind in {"Practitioner", "PractitionerRole"}:
                 return ObservationSource.CLINICIAN
     return ObservationSource.DEVICE
+
+
+# --- writing (and the registry) ----------------------------------------------------------
+
+
+def observation_to_fhir(
+    observation: Observation, version: FhirVersion | str = FhirVersion.R4
+) -> dict[str, Any]:
+    """A caredomain `Observation` as a FHIR vital-signs or laboratory Observation.
+
+    ``status`` is ``final``; the category is ``laboratory`` for a lab result, else
+    ``vital-signs``; the code is the LOINC coding; a panel's values are ``component[]``;
+    a patient-reported reading names the patient as ``performer``; the source itself is in
+    `OBSERVATION_SOURCE`. The JSON is the same in R4 and R5. `observation_from_fhir` reads
+    it back unchanged.
+
+    Raises:
+        ValidationError: The version is unknown.
+    """
+    try:
+        FhirVersion(version)
+    except ValueError:
+        raise ValidationError.at("fhir_version", "expected R4 or R5") from None
+    category = "laboratory" if observation.source is ObservationSource.LAB else "vital-signs"
+    subject = {"reference": f"Patient/{observation.patient}"}
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": observation.id,
+        "extension": [{"url": OBSERVATION_SOURCE, "valueCode": observation.source.value}],
+        "status": "final",
+        "category": [{"coding": [{"system": FHIR_OBSERVATION_CATEGORY, "code": category}]}],
+        "code": {"coding": [_loinc_coding(observation.code)]},
+        "subject": subject,
+        "effectiveDateTime": write_datetime(observation.effective),
+    }
+    if observation.source is ObservationSource.PATIENT_REPORTED:
+        resource["performer"] = [subject]
+    if observation.value is not None:
+        resource["valueQuantity"] = write_quantity(observation.value)
+    else:
+        resource["component"] = [
+            {"code": {"coding": [_loinc_coding(c.code)]}, "valueQuantity": write_quantity(c.value)}
+            for c in observation.components
+        ]
+    return resource
+
+
+def _loinc_coding(code: str) -> dict[str, Any]:
+    return {"system": LOINC, "code": code, "display": MEASURES[code].name}
+
+
+def _write_plan(plan: CarePlan, version: FhirVersion) -> dict[str, Any]:
+    return care_plan_to_fhir(plan, goals_as_resources=False, version=version)[0]
+
+
+def _read_plan(resource: Mapping[str, Any], version: FhirVersion) -> CarePlan:
+    return care_plan_from_fhir(resource, (), version)
+
+
+def _write_goal(goal: Goal, version: FhirVersion) -> dict[str, Any]:
+    return goal_to_fhir(goal, None, version)
+
+
+def _read_observation(resource: Mapping[str, Any], _version: FhirVersion) -> Observation:
+    return observation_from_fhir(resource)
+
+
+# The care-plan mappings register here, not in careplans.py: resources.py imports
+# careplans.CANONICAL_BASE at its top, so careplans importing resources would be a cycle.
+register(ResourceMapping(CarePlan, "CarePlan", _write_plan, _read_plan))
+register(ResourceMapping(Goal, "Goal", _write_goal, goal_from_fhir))
+# ObservationResult stays the default reading of an Observation: pass cls=Observation.
+register(
+    ResourceMapping(Observation, "Observation", observation_to_fhir, _read_observation),
+    default=False,
+)

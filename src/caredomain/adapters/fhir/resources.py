@@ -1109,5 +1109,10 @@ for _mapping in (
     register(_mapping)
 del _mapping
 
+# Authorization (Claim), care plans, goals and care-plan observations register themselves
+# on import; they import this module, so they come last, once `register` exists.
+from caredomain.adapters.fhir import authorization as _authorization  # noqa: E402,F401
+from caredomain.adapters.fhir import observations as _observations  # noqa: E402,F401
+
 # Scheduling, referral, reminder and community-service mappings register themselves on import.
 from caredomain.adapters.fhir import workflow as _workflow  # noqa: E402,F401
