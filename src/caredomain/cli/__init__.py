@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from caredomain._version import __version__
-from caredomain.cli import _authorization, _careplan, _demo, _diagram, _mllp, _schedule
+from caredomain.cli import _authorization, _careplan, _convert, _demo, _diagram, _mllp, _schedule
 from caredomain.core.errors import CareDomainError
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _authorization.register(commands)
     _careplan.register(commands)
+    _convert.register(commands)
     _demo.register(commands)
     _diagram.register(commands)
     _mllp.register(commands)
