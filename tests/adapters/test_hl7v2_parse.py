@@ -167,3 +167,9 @@ def test_an_unknown_character_set_is_an_error_at_msh_18_not_a_guess():
     with pytest.raises(Hl7ParseError) as caught:
         parse(text.encode())
     assert (caught.value.segment_id, caught.value.field) == ("MSH", 18)
+
+
+def test_msh18_repeats_and_its_first_repetition_is_the_default_set():
+    # HL7 v2.5.1 2.15.9.18: MSH-18 repeats (the default set first), with no components.
+    text = "MSH|^~\\&|A|B|C|D|20261125||ADT^A08|1|P|2.5.1||||||8859/2~ISO IR87\rPID|1||1||Dvořák\r"
+    assert parse(text.encode("iso8859-2"))["PID-5.1"] == "Dvořák"

@@ -464,3 +464,11 @@ def test_appointment_round_trips_without_explicit_resources(message):
     assert back.appointment == message.appointment
     assert back.patient == message.patient
     assert (back.placer_id, back.filler_id) == (message.placer_id, message.filler_id)
+
+
+def test_a_discontinued_resource_declines_table_0278_spells_it_dc():
+    text = (EXAMPLES / "siu-s12-new-booking.hl7").read_bytes().decode()
+    head, _, tail = text.rpartition("Booked^Booked^HL70278")  # AIP-12, the last segment
+    message = read_siu(parse(head + "Dc^Discontinued^HL70278" + tail), profile=CHICAGO)
+    statuses = [r.participant.status for r in message.resources if r.kind is ResourceKind.PERSONNEL]
+    assert statuses == [ParticipationStatus.DECLINED]

@@ -444,7 +444,7 @@ def test_with_a_profile_content_errors_are_stored_then_answered_ae(tmp_path):
     assert [a["MSA-1"] for a in acks] == ["AA", "AE", "AA"]
 
 
-def test_a_failing_reader_still_stores_the_message_and_answers_ae(tmp_path, monkeypatch):
+def test_a_failing_reader_still_stores_the_message_and_answers_ar_207(tmp_path, monkeypatch):
     import caredomain.adapters.hl7v2.transport as transport
 
     def broken(message, *, profile):
@@ -462,5 +462,44 @@ def test_a_failing_reader_still_stores_the_message_and_answers_ae(tmp_path, monk
             return await client.send(_message(5))
 
     ack = parse(_run(scenario()))
-    assert ack["MSA-1"] == "AE"
+    assert ack["MSA-1"] == "AR"
+    assert ack["ERR-3.1"] == Hl7ErrorCode.APPLICATION_INTERNAL_ERROR.value
+    assert "RuntimeError" not in ack.delimiters.field.join(s.value(8) for s in ack.segments("ERR"))
     assert [p.read_bytes() for p in store.paths(rejected=True)] == [_message(5)]
+
+
+def test_an_inbound_ack_is_stored_and_never_answered(tmp_path):
+    store = MessageStore(tmp_path, fsync=False, clock=CLOCK)
+    receipts = []
+    ack = _message(6, "ACK^A01^ACK").replace(b"PID|1||6^^^FAC^MR\r", b"MSA|AA|OUT-1\r")
+
+    async def scenario():
+        handler = store_and_ack(store, CLOCK, SequentialIds("ack"), on_receipt=receipts.append)
+        async with (
+            await serve(handler, "127.0.0.1", 0) as server,
+            connect("127.0.0.1", server.port, timeout=5) as client,
+        ):
+            first = await client.send(ack)  # returns at once: nothing is awaited
+            second = await client.send(_message(7))  # the next reply is this message's
+            return first, second
+
+    first, second = _run(scenario())
+    assert first is None
+    assert parse(second)["MSA-2"] == "CTRL000007"
+    assert [r.ack for r in receipts] == [None, AckCode.AA]
+    assert [p.read_bytes() for p in store.paths()] == [ack, _message(7)]
+
+
+def test_the_client_refuses_a_reply_that_acknowledges_another_message(tmp_path):
+    async def wrong(payload):
+        return b"MSH|^~\\&|R|F|S|F|20261125135000+0000||ACK^A01^ACK|X1|P|2.5.1\rMSA|AA|OTHER\r"
+
+    async def scenario():
+        async with (
+            await serve(wrong, "127.0.0.1", 0) as server,
+            connect("127.0.0.1", server.port) as client,
+        ):
+            await client.send(_message(8))
+
+    with pytest.raises(MllpConnectionError, match="another message"):
+        _run(scenario())

@@ -110,7 +110,7 @@ async def _run_listener(args: argparse.Namespace, store: MessageStore) -> int:
             "file": str(receipt.file),
             "type": receipt.message_type,
             "control_id": receipt.control_id,
-            "ack": receipt.ack.value,
+            "ack": receipt.ack.value if receipt.ack is not None else None,
         }
         if receipt.error_code is not None:
             line["error_code"] = receipt.error_code.value
@@ -197,7 +197,9 @@ async def _run_sender(args: argparse.Namespace, items: list[tuple[str, int, byte
                         print(f"{_SEND}: {name} message {index}: {exc}", file=sys.stderr)
                         failed = True
                         break  # a new connection for the rest
-                    if not _report(name, index, text):
+                    if text is None:  # an ACK we sent: receivers do not answer those
+                        _emit({"file": name, "index": index, "ack": None, "control_id": None})
+                    elif not _report(name, index, text):
                         failed = True
         except MllpConnectionError as exc:
             for name, index, _payload in pending:

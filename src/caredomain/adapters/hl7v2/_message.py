@@ -476,16 +476,20 @@ class Message:
 
 # HL7 v2.5.1 table 0211 (Alternate character sets) -> Python codecs. ASCII is read as
 # Latin-1: feeds that declare ASCII and send accented names are common, and Latin-1 decodes
-# every byte (no text is lost, and ASCII text is the same).
+# every byte (no text is lost, and ASCII text is the same). "ISO IR6" is ISO 646 (ASCII) and
+# "ISO IR100" ISO 8859-1, by the table's own descriptions. The JIS sets (ISO IR14, IR87,
+# IR159) switch by ISO 2022 escapes inside the text and "UNICODE" names no encoding form:
+# they are refused rather than guessed.
 _CHARSETS: Final[dict[str, str]] = {
     "": "utf-8",
     "ASCII": "latin-1",
+    "ISO IR6": "latin-1",
     "UNICODE UTF-8": "utf-8",
     "UTF-8": "utf-8",
     "UNICODE UTF-16": "utf-16",
     "UNICODE UTF-32": "utf-32",
-    "UNICODE": "utf-16",
     "8859/1": "iso8859-1",
+    "ISO IR100": "iso8859-1",
     "8859/2": "iso8859-2",
     "8859/3": "iso8859-3",
     "8859/4": "iso8859-4",
@@ -495,11 +499,6 @@ _CHARSETS: Final[dict[str, str]] = {
     "8859/8": "iso8859-8",
     "8859/9": "iso8859-9",
     "8859/15": "iso8859-15",
-    "ISO IR6": "ascii",
-    "ISO IR100": "iso8859-1",
-    "ISO IR14": "iso2022_jp",
-    "ISO IR87": "iso2022_jp",
-    "ISO IR159": "iso2022_jp_2",
     "GB 18030-2000": "gb18030",
     "KS X 1001": "euc_kr",
     "BIG-5": "big5",
@@ -537,20 +536,24 @@ def _text(data: bytes | str) -> str:
     data = data.removeprefix(b"\xef\xbb\xbf")
     if data[:1] == b"\x0b":  # a byte-order mark inside an MLLP frame
         data = b"\x0b" + data[1:].removeprefix(b"\xef\xbb\xbf")
-    head = data[:65536].decode("latin-1")
     charset = ""
-    if head.startswith(("MSH", "\x0bMSH")):
-        start = head.index("MSH")
-        sep = head[start + 3 : start + 4]
-        line = _TERMINATORS.split(head[start:], maxsplit=1)[0]
-        fields = line.split(sep) if sep else []
-        charset = fields[17].split("^")[0].strip() if len(fields) > 17 else ""
+    if data.startswith((b"MSH", b"\x0bMSH")):
+        # Only the MSH line is decoded here: the first CR or LF ends it.
+        ends = [i for i in (data.find(b"\r"), data.find(b"\n")) if i >= 0]
+        line = data[: min(ends)] if ends else data
+        head = line.decode("latin-1").lstrip("\x0b")
+        sep, repetition = head[3:4], head[5:6]
+        fields = head.split(sep) if sep else []
+        if len(fields) > 17:
+            # MSH-18 repeats (the first repetition is the default character set, HL7
+            # v2.5.1 section 2.15.9.18); it has no components.
+            charset = (fields[17].split(repetition)[0] if repetition else fields[17]).strip()
     codec = _CHARSETS.get(charset.upper())
     if codec is None:
         raise Hl7ParseError(
             "a character set of HL7 table 0211 caredomain reads (ASCII, 8859/1 to 8859/9, "
             "8859/15, UNICODE UTF-8, UNICODE UTF-16, UNICODE UTF-32, GB 18030-2000, "
-            "KS X 1001, BIG-5, ISO IR14, ISO IR87, ISO IR159)",
+            "KS X 1001, BIG-5)",
             segment_index=1,
             segment_id="MSH",
             field=18,

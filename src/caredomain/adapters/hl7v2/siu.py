@@ -107,7 +107,7 @@ _TRIGGER_STATE: Final[dict[str, AppointmentStatus]] = {
 # Triggers whose state SCH-25 does not refine: the event itself names the new state.
 _FIXED_TRIGGERS: Final = frozenset({"S15", "S17", "S26"})
 # IG ConceptMap "Table 0278 to Appointment Status" (FillerStatusCodes[Appointment]); keys
-# lower-cased, matched case-insensitively. Blocked and Discontinued are unmapped in the IG
+# lower-cased, matched case-insensitively. Blocked and Dc (discontinued) are unmapped in the IG
 # and give the trigger's state. caredomain: Overbook (a booking beyond capacity) is booked.
 _FILLER_STATUS: Final[dict[str, AppointmentStatus]] = {
     "pending": _A.PENDING,
@@ -144,7 +144,7 @@ _PARTICIPATION: Final[dict[str, ParticipationStatus]] = {
     "noshow": _PS.ACCEPTED,
     "cancelled": _PS.DECLINED,
     "deleted": _PS.DECLINED,
-    "discontinued": _PS.DECLINED,
+    "dc": _PS.DECLINED,  # table 0278 spells Discontinued "Dc"
     "blocked": _PS.DECLINED,
 }
 _PARTICIPATION_CODE: Final[dict[ParticipationStatus, str]] = {

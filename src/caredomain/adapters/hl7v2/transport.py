@@ -87,8 +87,8 @@ class Handler(Protocol):
     store the payload before it returns.
     """
 
-    def __call__(self, payload: bytes, /) -> Awaitable[bytes | str]:
-        """Handle one payload; return its ACK."""
+    def __call__(self, payload: bytes, /) -> Awaitable[bytes | str | None]:
+        """Handle one payload; return its ACK, or None to send nothing (an inbound ACK)."""
         ...
 
 
@@ -241,14 +241,15 @@ class Receipt:
 
     Attributes:
         file: Where the payload was stored (under ``rejected/`` unless acknowledged AA).
-        ack: The acknowledgment code sent back.
+        ack: The acknowledgment code sent back; None for an inbound ACK, which is stored and
+            never answered (acknowledging acknowledgments would loop between two receivers).
         message_type: MSH-9 as ``TYPE^TRIGGER`` (``"ADT^A01"``); ``None`` if unparseable.
         control_id: The inbound MSH-10; ``None`` if unparseable.
         error_code: The table-0357 code of the ACK's ERR segment, if any.
     """
 
     file: Path
-    ack: AckCode
+    ack: AckCode | None
     message_type: str | None = None
     control_id: str | None = None
     error_code: Hl7ErrorCode | None = None
@@ -279,21 +280,35 @@ def _check(message: Message) -> tuple[Hl7ParseError, Hl7ErrorCode] | None:
     return None
 
 
-def _content_error(message: Message, profile: SenderProfile) -> Hl7ParseError | None:
-    """Why a message of a mapped type cannot be read into domain values, if it cannot."""
+def _content_error(
+    message: Message, profile: SenderProfile
+) -> tuple[CareDomainError, Hl7ErrorCode | None, AckCode] | None:
+    """Why a message of a mapped type cannot be read into domain values, if it cannot.
+
+    A field that cannot be read is AE at that field (HL7 v2.5.1 section 2.9.2.2: an error in
+    the content of an accepted message); values the domain model refuses are AE with 207; a
+    reader that fails for another reason is AR with 207, as any failing handler is.
+    """
     if message["MSH-9.1"] not in READERS:
         return None  # an ACK: accepted as is
     try:
         read(message, profile=profile)
     except Hl7ParseError as exc:
-        return exc
-    except CareDomainError as exc:  # a value the domain refuses (a discharge before admission)
-        # Domain errors carry a location and what was expected, never values: pass it on.
-        return Hl7ParseError(f"values the domain accepts: {exc}")
-    except Exception as exc:  # a reader's own failure: still store the message and say so
+        return exc, None, AckCode.AE
+    except CareDomainError:  # a value the domain refuses (a discharge before admission)
+        refused = CareDomainError("values caredomain's model refuses; the message is stored")
+        return refused, Hl7ErrorCode.APPLICATION_INTERNAL_ERROR, AckCode.AE
+    except Exception as exc:  # a reader's own failure: the message is stored all the same
         _log.error("reading a stored message failed: %s", type(exc).__name__)
-        return Hl7ParseError("content caredomain could read (its reader failed; see its log)")
+        failed = CareDomainError("the receiver could not read the message; it is stored")
+        return failed, Hl7ErrorCode.APPLICATION_INTERNAL_ERROR, AckCode.AR
     return None
+
+
+async def _save(store: MessageStore, payload: bytes, *, rejected: bool) -> Path:
+    if store.fsync:
+        return await asyncio.to_thread(store.save, payload, rejected=rejected)
+    return store.save(payload, rejected=rejected)  # a page-cache write: fast enough inline
 
 
 def store_and_ack(
@@ -338,9 +353,9 @@ def store_and_ack(
     the_clock: Clock = clock or SystemClock()
     the_ids: IdSource = ids or _ShortIds()
 
-    async def handle(payload: bytes) -> bytes:
+    async def handle(payload: bytes) -> bytes | None:
         message: Message | None
-        error: Hl7ParseError | None
+        error: CareDomainError | None
         error_code: Hl7ErrorCode | None = None
         try:
             message = parse(payload)
@@ -350,15 +365,17 @@ def store_and_ack(
             problem = _check(message)
             error, error_code = problem if problem else (None, None)
         code = AckCode.AA if error is None else AckCode.AR
+        if error is None and message is not None and message["MSH-9.1"] == "ACK":
+            # An acknowledgment (a partner answering what we sent): stored, not answered.
+            path = await _save(store, payload, rejected=False)
+            if on_receipt is not None:
+                on_receipt(Receipt(path, None, message.type, message.control_id))
+            return None
         if error is None and message is not None and profile is not None:
             content = _content_error(message, profile)
             if content is not None:
-                error, code = content, AckCode.AE
-        rejected = code is not AckCode.AA
-        if store.fsync:
-            path = await asyncio.to_thread(store.save, payload, rejected=rejected)
-        else:  # a write to the page cache is fast enough for the event loop
-            path = store.save(payload, rejected=rejected)
+                error, error_code, code = content
+        path = await _save(store, payload, rejected=code is not AckCode.AA)
         ack = build_ack(
             message,
             code,
@@ -511,7 +528,9 @@ class MllpServer:
                 for payload in payloads:
                     if self._is_closing():  # close() may run while a payload is handled
                         break
-                    await self._answer(writer, await self._reply(payload))
+                    reply = await self._reply(payload)
+                    if reply is not None:  # None: an inbound ACK, never answered
+                        await self._answer(writer, reply)
                 if oversized is not None and not self._is_closing():
                     _log.warning("frame from %s over %d bytes: skipped", peer, self.max_frame)
                     await self._answer(writer, self._fallback(None, oversized))
@@ -528,7 +547,7 @@ class MllpServer:
     def _is_closing(self) -> bool:
         return self._closing
 
-    async def _reply(self, payload: bytes) -> bytes:
+    async def _reply(self, payload: bytes) -> bytes | None:
         try:
             reply = await self.handler(payload)
         except Exception as exc:  # the sender gets AR/207; the server keeps serving
@@ -613,8 +632,10 @@ class MllpClient:
         self._pending: deque[bytes] = deque()
         self._broken = False
 
-    async def send(self, message: bytes | str, *, timeout: float | None = None) -> str:
+    async def send(self, message: bytes | str, *, timeout: float | None = None) -> str | None:
         """Send one message (text is UTF-8 encoded, sent as given) and return its ACK.
+
+        An ACK sent (answering the partner) gets no answer: None is returned at once.
 
         Args:
             message: The message, segments terminated by CR as MLLP expects.
@@ -622,12 +643,21 @@ class MllpClient:
 
         Raises:
             AckTimeoutError: No ACK in time; the connection is closed.
-            MllpConnectionError: The connection is closed or broke before the ACK.
+            MllpConnectionError: The connection is closed or broke before the ACK, or the
+                reply acknowledges another message (MSA-2 is not this message's MSH-10).
         """
         if self._broken:
             raise MllpConnectionError("the connection is closed (a send failed or timed out)")
         data = message.encode("utf-8") if isinstance(message, str) else message
+        try:
+            sent: Message | None = parse(data)
+        except Hl7ParseError:
+            sent = None  # sent as given: the receiver will say what it makes of it
         wait = self.timeout if timeout is None else timeout
+        if sent is not None and sent["MSH-9.1"] == "ACK":
+            self._writer.write(MllpFramer.frame(data))
+            await self._writer.drain()
+            return None
         try:
             async with asyncio.timeout(wait):
                 self._writer.write(MllpFramer.frame(data))
@@ -646,7 +676,18 @@ class MllpClient:
         except (MllpFrameError, OSError) as exc:
             await self._abort()
             raise MllpConnectionError(f"the connection broke before an ACK: {exc}") from exc
-        return _decode(self._pending.popleft())
+        reply = _decode(self._pending.popleft())
+        if sent is not None and sent.control_id:
+            try:
+                answered = parse(reply)["MSA-2"]
+            except Hl7ParseError:
+                answered = None
+            if answered and answered != sent.control_id:  # an empty MSA-2: unreadable to it
+                await self._abort()
+                raise MllpConnectionError(
+                    "the reply acknowledges another message (MSA-2 is not the MSH-10 sent)"
+                )
+        return reply
 
     async def close(self) -> None:
         """Close the connection."""
