@@ -32,6 +32,7 @@ from caredomain.adapters.fhir.bundles import (
 from caredomain.adapters.hl7v2 import Hl7ParseError, SenderProfile, parse, read
 from caredomain.adapters.hl7v2.transport import split_messages
 from caredomain.core.errors import ValidationError
+from tests import phi
 from tests.phi import PATIENT_BIRTH_DATE, PATIENT_FAMILY, PATIENT_GIVEN, PATIENT_MRN, assert_no_phi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -644,6 +645,21 @@ def test_to_hl7v2_refusals():
         to_hl7v2(convert(sample("adt-a01-admit.hl7"), profile=CHICAGO), now=_now())
     with pytest.raises(ValidationError, match="a Bundle"):
         to_hl7v2({"resourceType": "Patient"}, now=_now())
+
+
+def test_to_hl7v2_never_takes_a_naive_or_broken_time_as_utc():
+    bundle = convert(sample("siu-s12-new-booking.hl7"), profile=CHICAGO)
+    with pytest.raises(ValidationError):  # NaiveDatetimeError: no offset, no guess
+        to_hl7v2({**bundle, "timestamp": "2026-03-02T09:00:00"}, now=_now())
+    with pytest.raises(ValidationError):
+        to_hl7v2({**bundle, "timestamp": f"{phi.PATIENT_FAMILY}-1950"}, now=_now())
+    referral = convert(sample("ref-i12-cardiology-consult.hl7"), profile=CHICAGO)
+    for entry in referral["entry"]:
+        if entry["resource"]["resourceType"] == "ClaimResponse":
+            entry["resource"]["created"] = "2026-03-02T09:00:00"
+    with pytest.raises(ValidationError, match=r"ClaimResponse\.created") as caught:
+        to_hl7v2(referral, now=_now(), timezone="America/Chicago")
+    phi.assert_no_phi(str(caught.value))
 
 
 # --- optional conformance: Medplum's validateResource (Node and @medplum/core) ----------------

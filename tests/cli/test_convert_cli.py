@@ -294,3 +294,24 @@ def test_from_fhir_needs_to_hl7v2(capsys):
     code, _out, err = run(capsys, "convert", "--from", "fhir", "--to", "r4", str(FHIR))
     assert code == 2
     assert "--to hl7v2" in err
+
+
+def test_from_fhir_reports_a_bad_bundle_and_converts_the_next(capsys, tmp_path):
+    good = json.loads((FHIR / "siu-s12-new-booking.r4.json").read_text())
+    bad = {**good, "timestamp": "not a time"}
+    ndjson = tmp_path / "two.ndjson"
+    ndjson.write_text(json.dumps(bad) + "\n" + json.dumps(good) + "\n")
+    code, out, err = run(capsys, "convert", "--from", "fhir", "--to", "hl7v2", str(ndjson), *TZ)
+    assert code == 1
+    assert [m.split("|")[8] for m in out.split("\n") if m] == ["SIU^S12^SIU_S12"]
+    assert f"{ndjson}: message 1: invalid-content:" in err
+    assert "not a time" not in err
+
+
+def test_an_unwritable_out_directory_is_a_usage_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    sample = Path(__file__).parents[2] / "examples" / "hl7v2" / "adt-a03-discharge-hf.hl7"
+    code, _out, err = run(capsys, "convert", str(sample), "--to", "r4", "--out", str(blocker / "x"))
+    assert code == 2
+    assert "cannot write into" in err

@@ -41,7 +41,14 @@ import attrs
 import pendulum
 from pendulum import DateTime
 
-from caredomain.adapters.fhir._elements import write_concept, write_datetime, write_identifier
+from caredomain.adapters.fhir._elements import (
+    Problems,
+    read_date,
+    read_datetime,
+    write_concept,
+    write_datetime,
+    write_identifier,
+)
 from caredomain.adapters.fhir._models import FhirVersion
 from caredomain.adapters.fhir._models import validate as _validate_resource
 from caredomain.adapters.fhir.bundles import BundleKind, SourceMessage, assemble
@@ -65,6 +72,7 @@ from caredomain.adapters.hl7v2.siu import ScheduledResource, SchedulingMessage, 
 from caredomain.core.codes import CodeableConcept, Coding, hl7_v2_table
 from caredomain.core.errors import CareDomainError, ValidationError
 from caredomain.core.identity import Identifier, Reference, stable_id
+from caredomain.core.time import parse_datetime
 from caredomain.referrals.model import Referral, ReferralStatus
 from caredomain.scheduling.appointments import Appointment, AppointmentStatus
 
@@ -1007,9 +1015,9 @@ def to_hl7v2(
     sent = now
     stamp = bundle.get("timestamp")
     if isinstance(stamp, str):
-        parsed_stamp = pendulum.parse(stamp)
-        if isinstance(parsed_stamp, DateTime):
-            sent = parsed_stamp
+        # An instant with its offset (FHIR instant); a naive stamp is refused, never taken
+        # as UTC.
+        sent = parse_datetime(stamp, "Bundle.timestamp")
     appointment = _one_of(by_type, "Appointment")
     if appointment is not None:
         value: Appointment = from_fhir(appointment, version)
@@ -1089,7 +1097,12 @@ def _dated_period(request: dict[str, Any], timezone: str | None) -> dict[str, An
     changed = dict(period)
     for key, text in dated.items():
         year, month, day = (int(part) for part in text.split("-"))
-        start = pendulum.datetime(year, month, day, tz=timezone)
+        try:
+            start = pendulum.datetime(year, month, day, tz=timezone)
+        except ValueError:
+            raise ValidationError.at(
+                f"ServiceRequest.occurrencePeriod.{key}", "a calendar date that exists"
+            ) from None
         changed[key] = write_datetime(start.add(days=1) if key == "end" else start)
     return {**request, "occurrencePeriod": changed}
 
@@ -1102,23 +1115,42 @@ _V2_0336: Final = hl7_v2_table(336)
 
 def _authorization(response: Mapping[str, Any]) -> ReferralAuthorization:
     """A ClaimResponse (as `convert` writes AUT) back as the AUT segment's values."""
-    insurer = response.get("insurer") or {}
-    identifier = insurer.get("identifier") or {}
+    problems = Problems()
+    insurer = _mapping(response.get("insurer"))
+    identifier = _mapping(insurer.get("identifier"))
     payer = None
     if identifier.get("system") and identifier.get("value"):
         payer = CodeableConcept(
             (Coding(identifier["system"], identifier["value"], insurer.get("display")),)
         )
-    period = response.get("preAuthPeriod") or {}
+    period = _mapping(response.get("preAuthPeriod"))
     number = response.get("preAuthRef")
-    written = (response.get("identifier") or [{}])[0]
+    written = _mapping((response.get("identifier") or [{}])[0])
     created = response.get("created")
-    processed = pendulum.parse(created) if isinstance(created, str) else None
+    processed = (
+        read_datetime(created, "ClaimResponse.created", problems) if created is not None else None
+    )
+    effective, expires = (
+        read_date(_day(period[key]), f"ClaimResponse.preAuthPeriod.{key}", problems)
+        if key in period
+        else None
+        for key in ("start", "end")
+    )
+    problems.raise_if_any("ClaimResponse")
     return ReferralAuthorization(
         payer=payer,
         payer_name=insurer.get("display"),
-        effective=pendulum.Date.fromisoformat(period["start"][:10]) if "start" in period else None,
-        expires=pendulum.Date.fromisoformat(period["end"][:10]) if "end" in period else None,
+        effective=effective,
+        expires=expires,
         identifier=Identifier(number, written.get("system")) if isinstance(number, str) else None,
-        processed_at=processed if isinstance(processed, DateTime) else None,
+        processed_at=processed,
     )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _day(value: object) -> object:
+    """The date part of a FHIR date or dateTime (a period's bounds may be either)."""
+    return value[:10] if isinstance(value, str) else value

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -242,8 +243,15 @@ def _convert(args: argparse.Namespace) -> int:
         out_dir = Path(args.out)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
+            # Probe that files can be written there, before any input is read (a usage
+            # error, exit 2, not a failure halfway through).
+            with tempfile.TemporaryFile(dir=out_dir):
+                pass
         except OSError as exc:
-            print(f"{_CONVERT}: error: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+            print(
+                f"{_CONVERT}: error: cannot write into {args.out}: {exc.strerror}",
+                file=sys.stderr,
+            )
             return 2
     profile = SenderProfile(timezone=args.sender_tz)
     progress = None
@@ -356,6 +364,8 @@ def _from_fhir(args: argparse.Namespace) -> int:
                     )
                 except CareDomainError as exc:
                     reason, detail = "invalid-content", str(exc)
+                except Exception as exc:  # a reader's own failure: report it, go on
+                    reason, detail = "internal-error", type(exc).__name__
                 else:
                     sys.stdout.write(message + "\n")
                     converted += 1
