@@ -700,3 +700,16 @@ def test_every_resource_passes_medplum_validate_resource():
         check=True,
     )
     assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("version", ["R4", "R5"])
+def test_an_unnamed_sender_is_unknown_in_the_provenance_not_invented(version):
+    text = sample("adt-a03-discharge-hf.hl7").decode()
+    fields = text.split("\r", 1)[0].split("|")
+    fields[2] = fields[3] = ""  # MSH-3 and MSH-4
+    anonymous = "|".join(fields) + "\r" + text.split("\r", 1)[1]
+    bundle = convert(anonymous, fhir_version=version, profile=CHICAGO, validate=True)
+    provenance = bundle["entry"][-1]["resource"]
+    who = provenance["agent"][0]["who"]
+    assert set(who) == {"extension"}
+    assert who["extension"][0]["valueCode"] == "unknown"

@@ -43,6 +43,7 @@ from pendulum import DateTime
 
 from caredomain.adapters.fhir._elements import (
     Problems,
+    absent,
     read_date,
     read_datetime,
     write_concept,
@@ -232,9 +233,13 @@ _LOCATION_TYPE: Final = "http://terminology.hl7.org/CodeSystem/location-physical
 _V2_0074: Final = hl7_v2_table(74)
 _V2_0203: Final = hl7_v2_table(203)
 _DIAGNOSTIC_SERVICE: Final = "http://terminology.hl7.org/CodeSystem/v2-0074"
-_LAB_CATEGORY: Final = {
-    "coding": [{"system": _V2_0074, "code": "LAB", "display": "Laboratory"}],
-}
+
+
+def _lab_category() -> dict[str, Any]:
+    # A new dict per report: Bundles are handed over, so no two may share an element.
+    return {"coding": [{"system": _V2_0074, "code": "LAB", "display": "Laboratory"}]}
+
+
 # Resource families a message type is read into, by `read` (caredomain.adapters.hl7v2.inbound).
 _Family = Callable[[Any, Message, FhirVersion, SenderProfile], "_Resources"]
 
@@ -303,9 +308,11 @@ def _location(location: Hl7Location, location_id: str, version: FhirVersion) -> 
         "resourceType": "Location",
         "id": location_id,
         "status": "active",
-        "name": " ".join(p for p in parts if p) or "unnamed location",
         "mode": "instance",
     }
+    name = " ".join(p for p in parts if p)
+    if name:  # Location.name is 0..1: nothing is invented when PL names no part
+        resource["name"] = name
     # IG "PL[Location]": PL-3 bed physicalType "bd", PL-2 room "ro" (location-physical-type).
     if location.bed:
         physical = ("bd", "Bed")
@@ -401,7 +408,7 @@ def _report(
         for cat in o.get("category", ())
         for c in cat.get("coding", ())
     ):
-        report["category"] = [_LAB_CATEGORY]
+        report["category"] = [_lab_category()]
     report["code"] = write_concept(order.service)
     report["subject"] = subject
     if order.observed_at is not None:
@@ -535,8 +542,8 @@ def _claim_response(
     name = authorization.payer_name or (payer.display if payer is not None else None)
     if name:
         insurer["display"] = name
-    if len(insurer) == 1:
-        insurer["display"] = "payer not named (AUT-2, AUT-3)"
+    if len(insurer) == 1:  # AUT names no payer: say it is unknown rather than invent a name
+        insurer.update(absent())
     response["insurer"] = insurer
     response["outcome"] = "queued" if authorization.status == "requested" else "complete"
     if authorization.identifier is not None:

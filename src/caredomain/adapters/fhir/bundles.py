@@ -41,7 +41,7 @@ from urllib.parse import quote
 import attrs
 from pendulum import DateTime
 
-from caredomain.adapters.fhir._elements import DATA_ABSENT_REASON, write_datetime
+from caredomain.adapters.fhir._elements import DATA_ABSENT_REASON, absent, write_datetime
 from caredomain.adapters.fhir._models import FhirVersion
 from caredomain.core.codes import hl7_v2_table
 from caredomain.core.errors import ValidationError
@@ -201,7 +201,7 @@ class SourceMessage:
         elif facility is not None:
             who = facility
         else:
-            who = {"display": "HL7 v2 sender (MSH-3 and MSH-4 not sent)"}
+            who = absent()  # MSH-3 and MSH-4 not sent: the sender is unknown
         agent: dict[str, Any] = {
             "type": {"coding": [{"system": _PARTICIPANT_TYPE, "code": "author"}]},
             "who": who,
@@ -213,10 +213,13 @@ class SourceMessage:
         if binary is not None:
             what = {"reference": f"Binary/{binary['id']}"}
         else:
-            identifier: dict[str, Any] = {"value": self.control_id or "(MSH-10 not sent)"}
-            if self.sending_application_system is not None:
-                identifier["system"] = self.sending_application_system
-            what = {"identifier": identifier}
+            if self.control_id:
+                identifier: dict[str, Any] = {"value": self.control_id}
+                if self.sending_application_system is not None:
+                    identifier["system"] = self.sending_application_system
+                what = {"identifier": identifier}
+            else:  # MSH-10 not sent: nothing identifies the message
+                what = absent()
         what["display"] = f"HL7 v2 {self.event} message {self.control_id}".rstrip()
         resource: dict[str, Any] = {
             "resourceType": "Provenance",
