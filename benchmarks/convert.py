@@ -131,7 +131,7 @@ def medplum_rate(texts: Sequence[str]) -> tuple[float | None, str]:
         [node, "-e", "require('@medplum/core')"], capture_output=True, check=False
     )
     if probe.returncode != 0:
-        return None, "skipped: @medplum/core is not installed (blocked: no network for npm)"
+        return None, "skipped: @medplum/core could not be loaded (here: no network to install it)"
     result = subprocess.run(
         [node, "-e", _MEDPLUM_SCRIPT],
         input=json.dumps(list(texts)).encode(),

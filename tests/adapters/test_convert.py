@@ -713,3 +713,14 @@ def test_an_unnamed_sender_is_unknown_in_the_provenance_not_invented(version):
     who = provenance["agent"][0]["who"]
     assert set(who) == {"extension"}
     assert who["extension"][0]["valueCode"] == "unknown"
+
+
+def test_a_payer_sent_as_text_alone_is_named_not_a_crash():
+    text = sample("ref-i12-cardiology-consult.hl7").decode()
+    aut = next(line for line in text.split("\r") if line.startswith("AUT|"))
+    fields = aut.split("|")
+    fields[2] = "^Prairie State Health Plan"  # AUT-2 with text and no code
+    fields[3] = ""  # no AUT-3 company name
+    bundle = convert(text.replace(aut, "|".join(fields)), profile=CHICAGO, validate=True)
+    (response,) = resources(bundle, "ClaimResponse")
+    assert response["insurer"]["display"] == "Prairie State Health Plan"

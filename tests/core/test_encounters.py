@@ -66,7 +66,13 @@ def test_naive_times_and_unknown_classes_are_refused():
 
 
 @given(cst.encounters())
-def test_generated_encounters_are_consistent(encounter):
+def test_length_of_stay_is_the_calendar_days_between_admission_and_discharge(encounter):
     days = encounter.length_of_stay_days()
-    assert days is None or days >= 0
-    assert encounter.discharged == (encounter.discharged_at is not None)
+    if encounter.admitted_at is None or encounter.discharged_at is None:
+        assert days is None
+        return
+    stay = encounter.discharged_at - encounter.admitted_at
+    # Whole calendar days in the admission's offset: at least the full days elapsed, and at
+    # most one more (the discharge's calendar day can start before a full day has passed).
+    assert stay.days <= days <= stay.days + 1
+    assert encounter.inpatient == (encounter.encounter_class.code in {"IMP", "ACUTE", "NONAC"})

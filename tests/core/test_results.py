@@ -1,8 +1,9 @@
 import pendulum
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
-from caredomain.careplans import Observation, ObservationSource, observation_from_result
+from caredomain.careplans import MEASURES, Observation, ObservationSource, observation_from_result
 from caredomain.core import (
     FHIR_OBSERVATION_CATEGORY,
     LOINC,
@@ -15,7 +16,6 @@ from caredomain.core import (
     UnitError,
     ValidationError,
 )
-from caredomain.testing import strategies as cst
 
 WEIGHT = CodeableConcept.of(LOINC, "29463-7", "Body weight")
 AT = pendulum.datetime(2026, 11, 26, 7, 5, tz="America/Chicago")
@@ -82,7 +82,33 @@ def test_a_patient_without_an_id_cannot_be_monitored():
         observation_from_result(result(patient=anonymous))
 
 
-@given(cst.observation_results())
-def test_conversion_never_raises_for_unwatched_codes(value):
-    if value.code.code_in(LOINC) is None:
-        assert observation_from_result(value) is None
+@given(
+    code=st.sampled_from(sorted(MEASURES)),
+    status=st.sampled_from(ResultStatus),
+    comparator=st.none() | st.sampled_from(("<", ">")),
+    with_time=st.booleans(),
+)
+def test_a_watched_result_is_monitored_exactly_when_final_plain_and_timed(
+    code, status, comparator, with_time
+):
+    unit = MEASURES[code].unit
+    value = result(
+        code=CodeableConcept.of(LOINC, code),
+        value=Quantity("1", unit),
+        comparator=comparator,
+        status=status,
+        effective=AT if with_time else None,
+    )
+    watched = observation_from_result(value)
+    expected = (
+        status.value in {"final", "amended", "corrected"} and comparator is None and with_time
+    )
+    assert (watched is not None) == expected
+    if watched is not None:
+        assert watched.code == code
+        assert watched.value == Quantity("1", unit)
+
+
+def test_a_bare_number_is_not_a_value():
+    with pytest.raises(ValidationError, match="needs a unit"):
+        result(value=5)

@@ -536,10 +536,16 @@ def _claim_response(
     response["patient"] = {"reference": f"Patient/{patient['id']}"}
     response["created"] = write_datetime(authorization.processed_at or sent_at)
     insurer: dict[str, Any] = {"type": "Organization"}
-    payer = authorization.payer.codings[0] if authorization.payer else None
+    concept = authorization.payer
+    payer = concept.codings[0] if concept is not None and concept.codings else None
     if payer is not None:
         insurer["identifier"] = {"system": payer.system, "value": payer.code}
-    name = authorization.payer_name or (payer.display if payer is not None else None)
+    # The payer's name: AUT-3, else the coding's display, else AUT-2's text alone.
+    name = (
+        authorization.payer_name
+        or (payer.display if payer is not None else None)
+        or (concept.text if concept is not None else None)
+    )
     if name:
         insurer["display"] = name
     if len(insurer) == 1:  # AUT names no payer: say it is unknown rather than invent a name

@@ -171,8 +171,12 @@ class Encounter:
 
     @property
     def inpatient(self) -> bool:
-        """Whether this is an inpatient stay (``IMP``, ``ACUTE`` or ``NONAC``)."""
-        return self.encounter_class.code in {"IMP", "ACUTE", "NONAC"}
+        """Whether this is an inpatient stay (ActCode ``IMP``, ``ACUTE`` or ``NONAC``).
+
+        ``ACUTE`` and ``NONAC`` specialize ``IMP`` in the v3-ActEncounterCode hierarchy.
+        """
+        coding = self.encounter_class
+        return coding.system == ACT_CODE and coding.code in {"IMP", "ACUTE", "NONAC"}
 
     @property
     def discharged(self) -> bool:

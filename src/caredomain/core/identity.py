@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Final, Protocol, runtime_checkable
 
@@ -149,13 +148,7 @@ def stable_id(*parts: str) -> str:
     if not parts:
         raise ValidationError.at("stable_id", "expected at least one part")
     # The unit separator cannot appear in HL7 or JSON text ids, so joins are unambiguous.
-    return _uuid5("\x1f".join(parts))
-
-
-@functools.lru_cache(maxsize=8192)
-def _uuid5(name: str) -> str:
-    # A feed names the same patients, practitioners and locations over and over: cache.
-    return str(uuid.uuid5(CAREDOMAIN_NAMESPACE, name))
+    return str(uuid.uuid5(CAREDOMAIN_NAMESPACE, "\x1f".join(parts)))
 
 
 @runtime_checkable

@@ -140,6 +140,16 @@ def _identifiers(value: Iterable[Identifier]) -> tuple[Identifier, ...]:
     return _tuple(value)  # type: ignore[return-value]
 
 
+def _check_value(_inst: object, _attribute: attrs.Attribute[Value | None], value: object) -> None:
+    if value is not None and not isinstance(
+        value, Quantity | CodeableConcept | str | Range | Ratio
+    ):
+        raise ValidationError.at(
+            "ObservationResult.value",
+            "expected a Quantity, CodeableConcept, text, Range or Ratio (a number needs a unit)",
+        )
+
+
 def _check_comparator(
     instance: ObservationResult, _attribute: attrs.Attribute[str | None], value: str | None
 ) -> None:
@@ -181,7 +191,7 @@ class ObservationResult:
     patient: Reference
     code: CodeableConcept
     status: ResultStatus = ResultStatus.FINAL
-    value: Value | None = None
+    value: Value | None = attrs.field(default=None, validator=_check_value)
     comparator: str | None = attrs.field(default=None, validator=_check_comparator)
     effective: DateTime | None = attrs.field(
         default=None,

@@ -484,7 +484,7 @@ def coverages() -> st.SearchStrategy[Coverage]:
 
 @st.composite
 def encounters(draw: st.DrawFn) -> Encounter:
-    """``Encounter`` values: admitted, sometimes discharged (never before admission)."""
+    """``Encounter`` values: admitted or not; once admitted, sometimes discharged (after)."""
     admitted = draw(st.none() | aware_datetimes())
     discharged = None
     if admitted is not None and draw(st.booleans()):
@@ -943,10 +943,12 @@ def community_services() -> st.SearchStrategy[CommunityService]:
 
 @st.composite
 def referrals_in_flight(draw: st.DrawFn) -> Referral:
-    """``Referral`` values in any state, each loop field set or not.
+    """``Referral`` values in any state, each loop field set or not, drawn independently.
 
-    `referrals` draws new drafts; these are referrals as a tracker holds them mid-loop
-    (filler id, appointment, visit and seen times, outcome documents, hold, reasons).
+    `referrals` draws new drafts; these carry the fields a referral gains in its loop
+    (filler id, appointment, visit and seen times, outcome documents, hold, reasons), with
+    no promise that a state machine could reach the combination: what serialization and the
+    FHIR mappings must carry, not what the referral machine produces.
     """
     referral = draw(referrals())
     moment = st.none() | aware_datetimes()

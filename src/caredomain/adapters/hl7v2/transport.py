@@ -305,6 +305,17 @@ def _content_error(
     return None
 
 
+def _notify(on_receipt: Callable[[Receipt], None] | None, receipt: Receipt) -> None:
+    # The payload is stored: a failing callback must not turn its ACK into an AR 207, which
+    # would make the sender send a stored message again.
+    if on_receipt is None:
+        return
+    try:
+        on_receipt(receipt)
+    except Exception as exc:
+        _log.error("on_receipt failed for %s: %s", receipt.file.name, type(exc).__name__)
+
+
 async def _save(store: MessageStore, payload: bytes, *, rejected: bool) -> Path:
     if store.fsync:
         return await asyncio.to_thread(store.save, payload, rejected=rejected)
@@ -368,8 +379,7 @@ def store_and_ack(
         if error is None and message is not None and message["MSH-9.1"] == "ACK":
             # An acknowledgment (a partner answering what we sent): stored, not answered.
             path = await _save(store, payload, rejected=False)
-            if on_receipt is not None:
-                on_receipt(Receipt(path, None, message.type, message.control_id))
+            _notify(on_receipt, Receipt(path, None, message.type, message.control_id))
             return None
         if error is None and message is not None and profile is not None:
             content = _content_error(message, profile)
@@ -395,8 +405,7 @@ def store_and_ack(
             control_id=message.control_id if message is not None else None,
             error_code=(error_code or error_code_for(error)) if error is not None else None,
         )
-        if on_receipt is not None:
-            on_receipt(receipt)
+        _notify(on_receipt, receipt)
         return ack.encode("utf-8")
 
     return handle
@@ -484,16 +493,17 @@ class MllpServer:
                 after that they are cancelled (their payload is not acknowledged, so its
                 sender sends it again). ``None`` waits as long as they take.
         """
+        # Connections first: from Python 3.12, asyncio's Server.wait_closed also waits for
+        # every connection (CPython gh-79033), so awaiting it first would ignore ``timeout``.
+        tasks = list(self._connections)
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
         if self._server is not None:
             await self._server.wait_closed()
-        tasks = list(self._connections)
-        if not tasks:
-            return
-        _done, late = await asyncio.wait(tasks, timeout=timeout)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
 
     async def __aenter__(self) -> MllpServer:
         return self
@@ -654,14 +664,13 @@ class MllpClient:
         except Hl7ParseError:
             sent = None  # sent as given: the receiver will say what it makes of it
         wait = self.timeout if timeout is None else timeout
-        if sent is not None and sent["MSH-9.1"] == "ACK":
-            self._writer.write(MllpFramer.frame(data))
-            await self._writer.drain()
-            return None
+        answered_by_none = sent is not None and sent["MSH-9.1"] == "ACK"
         try:
             async with asyncio.timeout(wait):
                 self._writer.write(MllpFramer.frame(data))
                 await self._writer.drain()
+                if answered_by_none:  # an ACK sent: receivers do not answer those
+                    return None
                 while not self._pending:
                     chunk = await self._reader.read(_READ_SIZE)
                     if not chunk:
