@@ -1,6 +1,8 @@
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from caredomain.core import (
     REFERENCE_TARGETS,
@@ -68,3 +70,13 @@ def test_identifier_value_is_not_in_repr():
     assert "MRN-55" not in repr(ident)
     with pytest.raises(ValidationError):
         Identifier("")
+
+
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=4))
+def test_stable_id_is_exactly_rfc_4122_uuid5_in_the_caredomain_namespace(parts):
+    import uuid
+
+    from caredomain.core import CAREDOMAIN_NAMESPACE
+
+    expected = str(uuid.uuid5(CAREDOMAIN_NAMESPACE, "\x1f".join(parts)))
+    assert stable_id(*parts) == expected
