@@ -2,7 +2,9 @@
 
 The workload is the sample corpus of ``benchmarks.hl7v2`` (``examples/hl7v2``: 27 messages
 of ADT, SIU, REF/RRI and ORU, v2.3 to v2.8). One batch is the whole corpus once, so ops/s
-is messages/second, single core, one process.
+is messages/second, single core, one process. The ``-large`` cases run on the large corpus of
+``benchmarks.hl7v2`` (``examples/hl7v2/large``: 16 HL7 v2.8 messages of ADT, SIU, REF and ORU,
+about 22 segments and 4.65 KB each), one batch being that corpus once.
 
 Cases (``python -m benchmarks convert``):
 
@@ -12,6 +14,8 @@ Cases (``python -m benchmarks convert``):
   ``hl7.parse`` (parse only). The issue's goal: at least 2x.
 * ``convert-r4-json-vs-hl7apy``: the same against hl7apy's ``parse_message`` (parse only), on
   the messages hl7apy reads. The goal: at least 50x.
+* ``convert-r4-json-large`` and ``convert-r4-json-large-vs-hl7apy``: the same two cases on
+  the large v2.8 corpus (hl7apy's failures counted and left out of both sides).
 
 The area's own report (`run`) adds:
 
@@ -46,8 +50,11 @@ from benchmarks.hl7v2 import (
     CORPUS,
     CORPUS_DIR,
     HL7APY,
+    LARGE_CORPUS,
+    LARGE_CORPUS_DIR,
     PYTHON_HL7,
     SENDER,
+    Sample,
     hl7apy_failures,
     hl7apy_parse,
     python_hl7_parse,
@@ -72,15 +79,18 @@ def check(texts: Sequence[str]) -> Any:
     return run
 
 
-def cases() -> list[Case]:
-    """The end-to-end cases on the corpus, beside each peer's parse-only rate."""
-    texts = [sample.text for sample in CORPUS]
-    failed = hl7apy_failures(CORPUS)
-    readable = [sample.text for sample in CORPUS if sample.name not in failed]
+def cases(corpus: Sequence[Sample] = CORPUS, suffix: str = "") -> list[Case]:
+    """The end-to-end cases on ``corpus``, beside each peer's parse-only rate.
+
+    ``suffix`` follows ``convert-r4-json`` in the case names (``-large`` for the large corpus).
+    """
+    texts = [sample.text for sample in corpus]
+    failed = hl7apy_failures(corpus)
+    readable = [sample.text for sample in corpus if sample.name not in failed]
     apy = f"{HL7APY} ({len(readable)} of {len(texts)} msgs, {len(failed)} failed)"
     return [
         Case(
-            "convert-r4-json",
+            f"convert-r4-json{suffix}",
             lambda: ours_convert(texts),
             f"{PYTHON_HL7} (parse only)",
             lambda: python_hl7_parse(texts),
@@ -88,7 +98,7 @@ def cases() -> list[Case]:
             check(texts),
         ),
         Case(
-            "convert-r4-json-vs-hl7apy",
+            f"convert-r4-json{suffix}-vs-hl7apy",
             lambda: ours_convert(readable),
             f"{apy} (parse only)",
             lambda: hl7apy_parse(readable),
@@ -98,7 +108,7 @@ def cases() -> list[Case]:
     ]
 
 
-CASES = cases()
+CASES = cases() + cases(LARGE_CORPUS, "-large")
 
 
 # --- Medplum (optional) --------------------------------------------------------------------
@@ -284,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stream-mb", type=float, default=200, help="largest streamed batch (MB)")
     args = parser.parse_args(argv)
     print(f"corpus: {len(CORPUS)} messages from {CORPUS_DIR}", flush=True)
+    print(f"large corpus: {len(LARGE_CORPUS)} messages from {LARGE_CORPUS_DIR}", flush=True)
     width = max(len(case.name) for case in CASES)
     for case in CASES:
         result = run_case("convert", case, repeat=args.repeat, min_time=args.min_time)
