@@ -80,3 +80,19 @@ def test_generated_messages_read_back_through_the_one_entry_point(pair):
 def test_hl7v2_messages_refuses_families_it_cannot_build():
     with pytest.raises(ValueError, match="SIU, REF and RRI"):
         cst.hl7v2_messages(["ADT"])
+
+
+def test_a_configured_assigning_authority_gives_its_system_in_every_family():
+    systems = {
+        "LMH": "urn:oid:2.16.840.1.113883.3.999.7",
+        "LPC": "urn:oid:2.16.840.1.113883.3.999.8",
+    }
+    profile = SenderProfile("America/Chicago", systems)
+    for name, authority in (
+        ("adt-a03-discharge-hf.hl7", "LMH"),
+        ("siu-s12-new-booking.hl7", "LMH"),
+        ("ref-i12-cardiology-consult.hl7", "LPC"),
+    ):
+        value = read_bytes((EXAMPLES / name).read_bytes(), profile=profile)
+        assert value.patient.identifiers[0].system == systems[authority], name
+    assert profile.resolve(None, "LMH") is None

@@ -237,14 +237,7 @@ class AdtMessage:
 
 def _identifier(item: Item, profile: SenderProfile) -> Identifier | None:
     """A CX; a namespace the profile names gives its system first (SenderProfile.systems)."""
-    identifier = read_cx(item)
-    if identifier is None:
-        return None
-    namespace = item.subcomponent(4, 1).strip()
-    system = profile.system_for(namespace) if namespace else None
-    if system is None or system == identifier.system:
-        return identifier
-    return Identifier(identifier.value, system, identifier.type)
+    return profile.resolve(read_cx(item), item.subcomponent(4, 1))
 
 
 def _instant(item: Item, profile: SenderProfile) -> DateTime | None:
@@ -408,12 +401,8 @@ def write_pid(patient: Patient, *, set_id: str = "1") -> list[str | list[str] | 
 
 
 def _practitioner(person: Hl7Person, item: Item, profile: SenderProfile) -> Practitioner:
-    identifier = person.identifier
+    identifier = profile.resolve(person.identifier, item.subcomponent(9, 1))
     if identifier is not None:
-        namespace = item.subcomponent(9, 1).strip()
-        system = profile.system_for(namespace) if namespace else None
-        if system is not None:
-            identifier = Identifier(identifier.value, system, identifier.type)
         key: tuple[str, ...] = ("Practitioner", identifier.system or "", identifier.value)
     else:
         # A practitioner named but not identified: the id comes from the name as sent.

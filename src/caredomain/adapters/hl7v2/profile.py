@@ -14,6 +14,7 @@ from types import MappingProxyType
 import attrs
 
 from caredomain.core.errors import ValidationError
+from caredomain.core.identity import Identifier
 from caredomain.core.time import validate_timezone
 
 __all__ = ["SenderProfile"]
@@ -50,3 +51,16 @@ class SenderProfile:
     def system_for(self, authority: str) -> str | None:
         """The configured system URI for an assigning authority, or None."""
         return self.systems.get(authority)
+
+    def resolve(self, identifier: Identifier | None, authority: str) -> Identifier | None:
+        """``identifier`` with the system configured for its assigning ``authority``.
+
+        The authority as sent (CX-4.1, EI-2, XCN-9.1); an authority with no configured
+        system leaves the identifier as read.
+        """
+        if identifier is None or not authority:
+            return identifier
+        configured = self.systems.get(authority.strip())
+        if configured is None or configured == identifier.system:
+            return identifier
+        return Identifier(identifier.value, configured, identifier.type)

@@ -341,11 +341,8 @@ def _identifier(item: Item, profile: SenderProfile, namespace_at: int) -> Identi
     ident = read_ei(item) if namespace_at == 2 else read_cx(item)
     if ident is None or not profile.systems:
         return ident
-    namespace = (
-        item.component(2) if namespace_at == 2 else item.subcomponent(namespace_at, 1)
-    ).strip()
-    system = profile.system_for(namespace) if namespace else None
-    return attrs.evolve(ident, system=system) if system else ident
+    namespace = item.component(2) if namespace_at == 2 else item.subcomponent(namespace_at, 1)
+    return profile.resolve(ident, namespace)
 
 
 def _instant(item: Item, profile: SenderProfile, *, end: bool = False) -> DateTime | None:

@@ -300,18 +300,6 @@ def _at(segment: Segment, expected: str, field: int, component: int | None = Non
     )
 
 
-def _system(
-    identifier: Identifier | None, namespace: str, profile: SenderProfile
-) -> Identifier | None:
-    """The identifier with the profile's system for its assigning authority, if configured."""
-    if identifier is None or not namespace:
-        return identifier
-    configured = profile.system_for(namespace)
-    if configured is None or configured == identifier.system:
-        return identifier
-    return Identifier(identifier.value, configured, identifier.type)
-
-
 def _id_parts(target: str, identifier: Identifier) -> str:
     return stable_id(target, identifier.system or "", identifier.value)
 
@@ -478,7 +466,7 @@ def _read_resource(
         person = read_xcn(item)
         code = read_cwe(segment.item(4), default_system=hl7_v2_table(182))
         if person is not None:
-            identifier = _system(person.identifier, item.subcomponent(9, 1).strip(), profile)
+            identifier = profile.resolve(person.identifier, item.subcomponent(9, 1))
             name = person.name
             if identifier is not None:
                 pid = _id_parts("Practitioner", identifier)
@@ -703,8 +691,8 @@ def read_siu(message: Message, *, profile: SenderProfile) -> SchedulingMessage:
 
     # IG SCH[Appointment]: SCH-1 -> identifier[1] (placer), SCH-2 -> identifier[2] (filler).
     placer_item, filler_item = sch.item(1), sch.item(2)
-    placer_id = _system(read_ei(placer_item), placer_item.component(2).strip(), profile)
-    filler_id = _system(read_ei(filler_item), filler_item.component(2).strip(), profile)
+    placer_id = profile.resolve(read_ei(placer_item), placer_item.component(2))
+    filler_id = profile.resolve(read_ei(filler_item), filler_item.component(2))
     key_id = filler_id or placer_id
     if key_id is None:
         raise _at(sch, "a placer (SCH-1) or filler (SCH-2) appointment id", 1)
