@@ -3,11 +3,14 @@
 Writers take a domain value and return a plain JSON-ready dict (or string, or number);
 readers take parsed JSON, a FHIRPath-like location and a `Problems` collector, and return the
 domain value or ``None`` after recording what was wrong. The same datatypes have the same JSON
-shape in FHIR R4 (4.0.1) and R5 (5.0.0), so nothing here depends on the version.
+shape in FHIR R4 (4.0.1) and R5 (5.0.0), so no datatype here depends on the version. The
+last section holds resource-level helpers shared by the mapping modules (`as_json`,
+`resource_reader`, `enum_member`...).
 
 Rules of this module:
 
-1. No fhir.resources, no pydantic, no I/O, no clock: dict building and checking only.
+1. No fhir.resources, no pydantic, no I/O, no clock: dict building and checking only
+   (`as_json` dumps a model it is given through the model's own method).
 2. A problem says where (``Patient.name[0].given[1]``) and what was expected; it never
    contains a value read from the resource.
 3. Numbers: a ``Decimal`` is written as an ``int`` when it is integral, else as a ``float``
@@ -33,6 +36,7 @@ Rules of this module:
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
@@ -41,6 +45,7 @@ from typing import Any, Final, TypeVar
 import pendulum
 from pendulum import Date, DateTime
 
+from caredomain.adapters.fhir._models import FhirVersion
 from caredomain.core.codes import UCUM, CodeableConcept, Coding
 from caredomain.core.errors import Problem, ValidationError
 from caredomain.core.identity import REFERENCE_TARGETS, Identifier, Reference
@@ -53,13 +58,18 @@ __all__ = [
     "DATA_ABSENT_REASON",
     "TIMEZONE_EXTENSION",
     "ElementReader",
+    "Fields",
     "Problems",
     "absent",
+    "as_json",
     "each",
+    "enum_member",
+    "first_item",
     "items",
     "mapping",
     "number",
     "optional",
+    "put",
     "read_address",
     "read_coding",
     "read_concept",
@@ -75,7 +85,10 @@ __all__ = [
     "read_quantity",
     "read_reference",
     "read_timezone",
+    "required_reference",
     "resource_id",
+    "resource_reader",
+    "set_if_read",
     "string",
     "strings",
     "write_address",
@@ -667,3 +680,129 @@ def each(
     """
     found = [read(item, where, problems) for where, item in items(data, key, path, problems)]
     return tuple(v for v in found if v is not None)
+
+
+# --- resources -----------------------------------------------------------------------------
+# Shared by the mapping modules (resources, workflow, authorization, careplans).
+
+
+def as_json(resource: Any, version: FhirVersion, what: str = "resource") -> Mapping[str, Any]:
+    """Parsed JSON as is; a fhir.resources model of ``version`` dumped as FHIR JSON.
+
+    A ``fhir.resources.R4B`` model is R4; ``fhir.resources`` (not STU3 or DSTU2) is R5.
+
+    Raises:
+        ValidationError: At ``what``: neither a mapping nor a fhir.resources model of
+            ``version``.
+    """
+    if isinstance(resource, Mapping):
+        return resource
+    module = type(resource).__module__
+    if not module.startswith("fhir.resources."):
+        raise ValidationError.at(what, "expected a JSON object or a fhir.resources model")
+    model_version = FhirVersion.R4 if module.startswith("fhir.resources.R4B.") else None
+    if module.split(".")[2] not in {"R4B", "STU3", "DSTU2"}:
+        model_version = FhirVersion.R5
+    if model_version is not version:
+        raise ValidationError.at(what, f"expected a fhir.resources model of {version}")
+    if hasattr(resource, "model_dump"):  # fhir.resources 7+ (pydantic 2)
+        dumped = resource.model_dump(mode="json")
+    else:  # fhir.resources 6 (pydantic 1): .json() writes FHIR JSON
+        dumped = json.loads(resource.json(), parse_float=Decimal)
+    if not isinstance(dumped, Mapping):  # pragma: no cover - models dump objects
+        raise ValidationError.at(what, "expected a resource model")
+    return dumped
+
+
+Fields = Callable[[Mapping[str, Any], FhirVersion, Problems], dict[str, Any]]
+"""Reads a resource's elements: ``fields(json, version, problems)`` returns constructor
+keyword arguments, recording each problem rather than raising."""
+
+
+def resource_reader(
+    domain: type, resource_type: str, fields: Fields, where: Mapping[str, str] | None = None
+) -> Callable[[Mapping[str, Any], FhirVersion], Any]:
+    """A resource reader: check, gather every field's problems, then build the domain value.
+
+    ``where`` maps a domain field named in a constructor's error to its FHIR element (a
+    ``"R4:field"`` or ``"R5:field"`` key for one version only), so that a cross-field rule
+    (discharge before admission) is reported where FHIR holds it.
+    """
+    paths = where or {}
+
+    def read(resource: Mapping[str, Any], version: FhirVersion) -> Any:
+        if resource.get("resourceType") != resource_type:
+            raise ValidationError.at(
+                "resourceType", f"expected {resource_type}", subject=resource_type
+            )
+        problems = Problems()
+        kwargs = fields(resource, version, problems)
+        problems.raise_if_any(resource_type)
+        try:
+            return domain(**kwargs)
+        except ValidationError as exc:
+            raise ValidationError(
+                [
+                    Problem(_element(resource_type, p.path, paths, version), p.message)
+                    for p in exc.problems
+                ],
+                subject=resource_type,
+            ) from None
+
+    return read
+
+
+def _element(resource_type: str, path: str, paths: Mapping[str, str], version: str) -> str:
+    field = path.rpartition(".")[2]
+    element = paths.get(f"{version}:{field}") or paths.get(field)
+    return f"{resource_type}.{element}" if element else resource_type
+
+
+def put(resource: dict[str, Any], key: str, values: list[Any]) -> None:
+    """Set ``resource[key]`` to ``values`` unless empty (FHIR arrays are never empty)."""
+    if values:
+        resource[key] = values
+
+
+def first_item(data: Mapping[str, Any], key: str, path: str, problems: Problems) -> tuple[str, Any]:
+    """``(path, item)`` of the first item of the array ``data[key]``, or ``("", None)``."""
+    return next(iter(items(data, key, path, problems)), ("", None))
+
+
+def enum_member(
+    data: Mapping[str, Any],
+    key: str,
+    path: str,
+    problems: Problems,
+    enum: Any,
+    what: str | None = None,
+) -> Any:
+    """The member of ``enum`` whose value is the required code ``data[key]``, else None.
+
+    ``what`` (the FHIR value set's name) is added to the problem of an unknown code.
+    """
+    value = string(data, key, path, problems, required=True)
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        suffix = f" ({what})" if what is not None else ""
+        problems.add(f"{path}.{key}", f"expected one of: {', '.join(enum)}{suffix}")
+        return None
+
+
+def set_if_read(kwargs: dict[str, Any], key: str, value: Any) -> None:
+    """Pass ``value`` to the constructor only when read, so that its default applies."""
+    if value is not None:
+        kwargs[key] = value
+
+
+def required_reference(
+    data: Mapping[str, Any], key: str, path: str, problems: Problems, targets: tuple[str, ...]
+) -> Reference | None:
+    """The reference ``data[key]`` to one of ``targets``; a problem when absent."""
+    if key not in data:
+        problems.add(f"{path}.{key}", f"expected a reference to {' or '.join(targets)}")
+        return None
+    return read_reference(data[key], f"{path}.{key}", problems, targets)

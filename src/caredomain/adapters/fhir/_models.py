@@ -21,6 +21,18 @@ class FhirVersion(StrEnum):
     R4 = "R4"
     R5 = "R5"
 
+    @classmethod
+    def of(cls, value: FhirVersion | str, location: str = "fhir_version") -> FhirVersion:
+        """The release named by ``value`` (a `FhirVersion` or its exact name, ``"R4"``/``"R5"``).
+
+        Raises:
+            ValidationError: ``value`` names no release; the problem is at ``location``.
+        """
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValidationError.at(location, "expected R4 or R5") from None
+
 
 @functools.cache
 def model_class(resource_type: str, version: FhirVersion | str = FhirVersion.R4) -> type[Any]:
@@ -33,10 +45,7 @@ def model_class(resource_type: str, version: FhirVersion | str = FhirVersion.R4)
         ValidationError: Unknown version or resource type.
         MissingDependencyError: fhir.resources is not installed.
     """
-    try:
-        release = FhirVersion(version)
-    except ValueError:
-        raise ValidationError.at("fhir_version", "expected R4 or R5") from None
+    release = FhirVersion.of(version)
     if not _RESOURCE_TYPE.match(resource_type):
         raise ValidationError.at("resourceType", "expected a FHIR resource type name")
     base = "fhir.resources.R4B" if release is FhirVersion.R4 else "fhir.resources"

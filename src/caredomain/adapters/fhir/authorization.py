@@ -67,6 +67,7 @@ import attrs
 from caredomain.adapters.fhir._elements import (
     Problems,
     absent,
+    as_json,
     each,
     items,
     mapping,
@@ -77,6 +78,7 @@ from caredomain.adapters.fhir._elements import (
     read_interval,
     read_number,
     read_reference,
+    required_reference,
     resource_id,
     string,
     write_coding,
@@ -229,7 +231,7 @@ def authorization_to_fhir(
     Raises:
         ValidationError: The version is unknown.
     """
-    release = _release(version)
+    release = FhirVersion.of(version)
     kind = {"coding": [{"system": _CLAIM_TYPE, "code": claim_type}]}
     claim: dict[str, Any] = {
         "resourceType": "Claim",
@@ -365,10 +367,10 @@ def authorization_from_fhir(
         ValidationError: Every problem of both resources, each located by FHIRPath
             (``Claim.item[1].quantity.value``), never with a value.
     """
-    release = _release(version)
-    claim = _as_json(claim, release, "Claim")
+    release = FhirVersion.of(version)
+    claim = as_json(claim, release, "Claim")
     if claim_response is not None:
-        claim_response = _as_json(claim_response, release, "ClaimResponse")
+        claim_response = as_json(claim_response, release, "ClaimResponse")
     problems = Problems()
     if claim.get("resourceType") != "Claim":
         raise ValidationError.at("resourceType", "expected Claim", subject="Claim")
@@ -386,7 +388,7 @@ def authorization_from_fhir(
         problems.add(
             f"{path}.status", "expected one of: active, cancelled, draft, entered-in-error"
         )
-    patient = _reference(claim, "patient", path, problems, ("Patient",))
+    patient = required_reference(claim, "patient", path, problems, ("Patient",))
     submitted_at = optional(claim, "created", path, problems, read_datetime)
     priority = _priority(claim, path, problems)
     chosen = _program(claim, path, problems) or program
@@ -419,35 +421,6 @@ def authorization_from_fhir(
         raise ValidationError(
             [attrs.evolve(p, path="Claim") for p in exc.problems], subject="Claim"
         ) from None
-
-
-def _release(version: FhirVersion | str) -> FhirVersion:
-    try:
-        return FhirVersion(version)
-    except ValueError:
-        raise ValidationError.at("fhir_version", "expected R4 or R5") from None
-
-
-def _as_json(resource: Any, version: FhirVersion, what: str) -> Mapping[str, Any]:
-    """Parsed JSON as is; a fhir.resources model of ``version`` dumped as FHIR JSON."""
-    if isinstance(resource, Mapping):
-        return resource
-    module = type(resource).__module__
-    r4 = module.startswith("fhir.resources.R4B.")
-    if not module.startswith("fhir.resources.") or r4 != (version is FhirVersion.R4):
-        raise ValidationError.at(what, f"expected JSON or a fhir.resources model of {version}")
-    dumped = resource.model_dump(mode="json")
-    assert isinstance(dumped, Mapping)
-    return dumped
-
-
-def _reference(
-    data: Mapping[str, Any], key: str, path: str, problems: Problems, targets: tuple[str, ...]
-) -> Reference | None:
-    if key not in data:
-        problems.add(f"{path}.{key}", "expected a Reference (required)")
-        return None
-    return read_reference(data[key], f"{path}.{key}", problems, targets)
 
 
 def _priority(data: Mapping[str, Any], path: str, problems: Problems) -> ReviewPriority:
@@ -484,7 +457,7 @@ def _coverage(data: Mapping[str, Any], path: str, problems: Problems) -> Referen
     )
     if mapping(insurance, where, problems, "an insurance") is None:
         return None
-    return _reference(insurance, "coverage", where, problems, ("Coverage",))
+    return required_reference(insurance, "coverage", where, problems, ("Coverage",))
 
 
 def _lines(data: Mapping[str, Any], path: str, problems: Problems) -> tuple[ServiceLine, ...]:

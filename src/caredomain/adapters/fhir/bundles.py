@@ -423,10 +423,7 @@ def assemble(
         bundle_kind = BundleKind(kind)
     except ValueError:
         raise ValidationError.at("bundle", "expected transaction or message") from None
-    try:
-        release = FhirVersion(version)
-    except ValueError:
-        raise ValidationError.at("fhir_version", "expected R4 or R5") from None
+    release = FhirVersion.of(version)
     content = _unique(resources)
     extra: list[Mapping[str, Any]] = []
     binary = source.binary()

@@ -73,6 +73,7 @@ from caredomain.adapters.fhir._elements import (
     Problems,
     absent,
     each,
+    enum_member,
     items,
     mapping,
     optional,
@@ -347,7 +348,7 @@ def care_plan_to_fhir(
     Raises:
         ValidationError: The version is unknown.
     """
-    release = _release(version)
+    release = FhirVersion.of(version)
     subject = write_reference(plan.patient)
     goals = [
         _goal(goal, subject, release, None if goals_as_resources else f"goal-{index}-")
@@ -413,7 +414,7 @@ def goal_to_fhir(
         ValidationError: The version is unknown.
     """
     subject = write_reference(patient) if patient is not None else absent()
-    resource = _goal(goal, subject, _release(version), None)
+    resource = _goal(goal, subject, FhirVersion.of(version), None)
     conditions = resource.pop("_conditions")
     if conditions:
         resource = {**resource, "contained": conditions}
@@ -563,7 +564,7 @@ def care_plan_from_fhir(
         ValidationError: Every problem, located by FHIRPath (``CarePlan.activity[1].detail
             .status``), never with a value.
     """
-    release = _release(version)
+    release = FhirVersion.of(version)
     if resource.get("resourceType") != "CarePlan":
         raise ValidationError.at("resourceType", "expected CarePlan", subject="CarePlan")
     path = "CarePlan"
@@ -576,7 +577,7 @@ def care_plan_from_fhir(
     kwargs: dict[str, Any] = {
         "id": resource_id(resource, path, problems),
         "title": string(resource, "title", path, problems, required=True),
-        "status": _enum(resource, "status", path, problems, CarePlanStatus),
+        "status": enum_member(resource, "status", path, problems, CarePlanStatus),
         "period": optional(resource, "period", path, problems, read_interval),
     }
     if "subject" in resource:
@@ -628,7 +629,7 @@ def goal_from_fhir(
     Raises:
         ValidationError: Every problem, located by FHIRPath (``Goal.target[0].measure``).
     """
-    _release(version)
+    FhirVersion.of(version)
     if resource.get("resourceType") != "Goal":
         raise ValidationError.at("resourceType", "expected Goal", subject="Goal")
     problems = Problems()
@@ -638,13 +639,6 @@ def goal_from_fhir(
     return goal
 
 
-def _release(version: FhirVersion | str) -> FhirVersion:
-    try:
-        return FhirVersion(version)
-    except ValueError:
-        raise ValidationError.at("fhir_version", "expected R4 or R5") from None
-
-
 def _build(cls: Any, kwargs: dict[str, Any], path: str) -> Any:
     try:
         return cls(**kwargs)
@@ -652,15 +646,6 @@ def _build(cls: Any, kwargs: dict[str, Any], path: str) -> Any:
         raise ValidationError(
             [Problem(path, p.message) for p in exc.problems], subject=path
         ) from None
-
-
-def _enum(data: Mapping[str, Any], key: str, path: str, problems: Problems, enum: Any) -> Any:
-    value = string(data, key, path, problems, required=True)
-    try:
-        return enum(value) if value is not None else None
-    except ValueError:
-        problems.add(f"{path}.{key}", f"expected one of: {', '.join(enum)}")
-        return None
 
 
 def _reference_to(targets: tuple[str, ...]) -> Any:
@@ -754,7 +739,7 @@ def _goal_value(
     contained = container if container is not None else _contained(data, path, problems)
     kwargs: dict[str, Any] = {
         "id": resource_id(data, path, problems),
-        "lifecycle": _enum(data, "lifecycleStatus", path, problems, GoalLifecycle),
+        "lifecycle": enum_member(data, "lifecycleStatus", path, problems, GoalLifecycle),
         "start": optional(data, "startDate", path, problems, read_date),
     }
     description = mapping(data.get("description"), f"{path}.description", problems, "a concept")
@@ -877,7 +862,7 @@ def _activity_value(
         if not isinstance(extension, Mapping):
             continue
         if extension.get("url") == ACTIVITY_KIND:
-            kind = _enum(extension, "valueCode", where, problems, ActivityKind)
+            kind = enum_member(extension, "valueCode", where, problems, ActivityKind)
         elif extension.get("url") == R4_ACTIVITY_DETAIL and version is FhirVersion.R5:
             detail, detail_path = _detail_from_parts(extension, where, problems), where
     if version is FhirVersion.R4 and "detail" in entry:
@@ -896,7 +881,7 @@ def _activity_value(
             kind = ActivityKind.MEASUREMENT if monitored else ActivityKind.REFERRAL
         elif kind is None and resource_kind is not None:
             problems.add(f"{detail_path}.kind", "expected a request resource type")
-    status = _enum(detail, "status", detail_path, problems, ActivityStatus)
+    status = enum_member(detail, "status", detail_path, problems, ActivityStatus)
     timing = None
     timing_key = "scheduledTiming" if "scheduledTiming" in detail else None
     if timing_key is None:

@@ -398,10 +398,7 @@ def observation_to_fhir(
     Raises:
         ValidationError: The version is unknown.
     """
-    try:
-        FhirVersion(version)
-    except ValueError:
-        raise ValidationError.at("fhir_version", "expected R4 or R5") from None
+    FhirVersion.of(version)
     category = "laboratory" if observation.source is ObservationSource.LAB else "vital-signs"
     subject = {"reference": f"Patient/{observation.patient}"}
     resource: dict[str, Any] = {

@@ -55,9 +55,7 @@ Resources and the R4/R5 differences handled:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -67,10 +65,14 @@ from caredomain.adapters.fhir._elements import (
     BCP_47,
     Problems,
     absent,
+    as_json,
     each,
+    enum_member,
+    first_item,
     items,
     mapping,
     optional,
+    put,
     read_address,
     read_coding,
     read_concept,
@@ -85,7 +87,10 @@ from caredomain.adapters.fhir._elements import (
     read_quantity,
     read_reference,
     read_timezone,
+    required_reference,
     resource_id,
+    resource_reader,
+    set_if_read,
     string,
     write_address,
     write_coding,
@@ -105,7 +110,7 @@ from caredomain.adapters.fhir._models import validate as _validate
 from caredomain.adapters.fhir.careplans import CANONICAL_BASE
 from caredomain.core.codes import CodeableConcept, hl7_v2_table
 from caredomain.core.encounters import Encounter, EncounterParticipant, EncounterStatus
-from caredomain.core.errors import Problem, RuleError, ValidationError
+from caredomain.core.errors import RuleError, ValidationError
 from caredomain.core.identity import Reference
 from caredomain.core.parties import (
     AdministrativeGender,
@@ -210,7 +215,7 @@ def to_fhir(
         ValidationError: The type has no mapping, the version is unknown, or (with
             ``validate``) fhir.resources rejects the resource.
     """
-    release = _release(version)
+    release = FhirVersion.of(version)
     mapping = _BY_TYPE.get(type(value))
     if mapping is None:
         mapping = next((_BY_TYPE[t] for t in type(value).__mro__ if t in _BY_TYPE), None)
@@ -238,8 +243,8 @@ def from_fhir(
         ValidationError: Every problem found, each with its FHIRPath-like location
             (``Encounter.period.start``) and what was expected, never a value.
     """
-    release = _release(version)
-    data = _as_json(resource, release)
+    release = FhirVersion.of(version)
+    data = as_json(resource, release)
     kind = data.get("resourceType")
     if cls is not None:
         mapping = _BY_TYPE.get(cls)
@@ -256,105 +261,6 @@ def from_fhir(
     return mapping.read(data, release)
 
 
-def _release(version: FhirVersion | str) -> FhirVersion:
-    if isinstance(version, FhirVersion):
-        return version
-    try:
-        return FhirVersion(version)
-    except ValueError:
-        raise ValidationError.at("fhir_version", "expected R4 or R5") from None
-
-
-def _as_json(resource: Any, version: FhirVersion) -> Mapping[str, Any]:
-    if isinstance(resource, Mapping):
-        return resource
-    module = type(resource).__module__
-    if not module.startswith("fhir.resources."):
-        raise ValidationError.at("resource", "expected a JSON object or a fhir.resources model")
-    model_version = FhirVersion.R4 if module.startswith("fhir.resources.R4B.") else None
-    if module.split(".")[2] not in {"R4B", "STU3", "DSTU2"}:
-        model_version = FhirVersion.R5
-    if model_version is not version:
-        raise ValidationError.at("resource", f"expected a fhir.resources model of {version}")
-    if hasattr(resource, "model_dump"):  # fhir.resources 7+ (pydantic 2)
-        dumped = resource.model_dump(mode="json")
-    else:  # fhir.resources 6 (pydantic 1): .json() writes FHIR JSON
-        dumped = json.loads(resource.json(), parse_float=Decimal)
-    if not isinstance(dumped, Mapping):  # pragma: no cover - models dump objects
-        raise ValidationError.at("resource", "expected a resource model")
-    return dumped
-
-
-Fields = Callable[[Mapping[str, Any], FhirVersion, Problems], dict[str, Any]]
-
-
-def _reader(
-    domain: type, resource_type: str, fields: Fields, where: Mapping[str, str] | None = None
-) -> Reader:
-    """A `Reader`: check, gather every field's problems, then build the domain value.
-
-    ``where`` maps a domain field named in a constructor's error to its FHIR element, so
-    that a cross-field rule (discharge before admission) is reported where FHIR holds it.
-    """
-    paths = where or {}
-
-    def read(resource: Mapping[str, Any], version: FhirVersion) -> Any:
-        if resource.get("resourceType") != resource_type:
-            raise ValidationError.at(
-                "resourceType", f"expected {resource_type}", subject=resource_type
-            )
-        problems = Problems()
-        kwargs = fields(resource, version, problems)
-        problems.raise_if_any(resource_type)
-        try:
-            return domain(**kwargs)
-        except ValidationError as exc:
-            raise ValidationError(
-                [
-                    Problem(_element(resource_type, p.path, paths, version), p.message)
-                    for p in exc.problems
-                ],
-                subject=resource_type,
-            ) from None
-
-    return read
-
-
-def _element(resource_type: str, path: str, paths: Mapping[str, str], version: str) -> str:
-    field = path.rpartition(".")[2]
-    element = paths.get(f"{version}:{field}") or paths.get(field)
-    return f"{resource_type}.{element}" if element else resource_type
-
-
-def _put(resource: dict[str, Any], key: str, values: list[Any]) -> None:
-    if values:
-        resource[key] = values
-
-
-def _first(data: Mapping[str, Any], key: str, path: str, problems: Problems) -> tuple[str, Any]:
-    """``(path, item)`` of the first item of the array ``data[key]``, or ``("", None)``."""
-    return next(iter(items(data, key, path, problems)), ("", None))
-
-
-def _enum(
-    data: Mapping[str, Any], key: str, path: str, problems: Problems, enum: Any, what: str
-) -> Any:
-    value = string(data, key, path, problems, required=True)
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        problems.add(f"{path}.{key}", f"expected one of: {', '.join(enum)} ({what})")
-        return None
-
-
-def _set(kwargs: dict[str, Any], key: str, value: Any) -> None:
-    """Pass ``value`` to the constructor only when read, so that its default applies."""
-    if value is not None:
-        kwargs[key] = value
-
-
 # --- Patient -------------------------------------------------------------------------------
 
 
@@ -362,14 +268,14 @@ def _write_patient(value: Patient, version: FhirVersion) -> dict[str, Any]:
     resource: dict[str, Any] = {"resourceType": "Patient", "id": value.id}
     if value.timezone is not None:
         resource["extension"] = [write_timezone(value.timezone)]
-    _put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
-    _put(resource, "name", [write_name(n) for n in value.names])
-    _put(resource, "telecom", [write_contact_point(c) for c in value.telecom])
+    put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
+    put(resource, "name", [write_name(n) for n in value.names])
+    put(resource, "telecom", [write_contact_point(c) for c in value.telecom])
     if value.sex is not None:
         resource["gender"] = value.sex.value
     if value.birth_date is not None:
         resource["birthDate"] = write_date(value.birth_date)
-    _put(resource, "address", [write_address(a) for a in value.addresses])
+    put(resource, "address", [write_address(a) for a in value.addresses])
     if value.language is not None:
         # FHIR R4 Patient.communication.language: BCP 47 (preferred binding, "all languages").
         resource["communication"] = [
@@ -435,12 +341,12 @@ def _language(data: Mapping[str, Any], path: str, problems: Problems) -> str | N
 
 def _write_practitioner(value: Practitioner, version: FhirVersion) -> dict[str, Any]:
     resource: dict[str, Any] = {"resourceType": "Practitioner", "id": value.id}
-    _put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
-    _put(resource, "name", [write_name(n) for n in value.names])
-    _put(resource, "telecom", [write_contact_point(c) for c in value.telecom])
+    put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
+    put(resource, "name", [write_name(n) for n in value.names])
+    put(resource, "telecom", [write_contact_point(c) for c in value.telecom])
     # Specialties belong to PractitionerRole.specialty in FHIR R4/R5; on a Practitioner the
     # nearest element is qualification.code (see the module docstring).
-    _put(resource, "qualification", [{"code": write_concept(s)} for s in value.specialties])
+    put(resource, "qualification", [{"code": write_concept(s)} for s in value.specialties])
     return resource
 
 
@@ -470,21 +376,21 @@ def _practitioner_fields(
 
 def _write_organization(value: Organization, version: FhirVersion) -> dict[str, Any]:
     resource: dict[str, Any] = {"resourceType": "Organization", "id": value.id}
-    _put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
+    put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
     if value.kind is not None:
         resource["type"] = [write_concept(value.kind)]
     resource["name"] = value.name
     telecom = [write_contact_point(c) for c in value.telecom]
     addresses = [write_address(a) for a in value.addresses]
     if version is FhirVersion.R4:
-        _put(resource, "telecom", telecom)
-        _put(resource, "address", addresses)
+        put(resource, "telecom", telecom)
+        put(resource, "address", addresses)
     else:
         # R5 Organization has no telecom or address: both live in contact[]
         # (ExtendedContactDetail), which holds many telecoms but one address.
         contacts: list[dict[str, Any]] = [{"telecom": telecom}] if telecom else []
         contacts.extend({"address": address} for address in addresses)
-        _put(resource, "contact", contacts)
+        put(resource, "contact", contacts)
     return resource
 
 
@@ -492,7 +398,7 @@ def _organization_fields(
     data: Mapping[str, Any], version: FhirVersion, problems: Problems
 ) -> dict[str, Any]:
     path = "Organization"
-    kind_path, kind = _first(data, "type", path, problems)
+    kind_path, kind = first_item(data, "type", path, problems)
     if version is FhirVersion.R4:
         telecom = each(data, "telecom", path, problems, read_contact_point)
         addresses = each(data, "address", path, problems, read_address)
@@ -541,7 +447,7 @@ def _location_fields(
     timezone = read_timezone(data, path, problems)
     if timezone is None and len(problems.items) == before:
         problems.add(f"{path}.extension", "expected the timezone extension (an IANA zone)")
-    kind_path, kind = _first(data, "type", path, problems)
+    kind_path, kind = first_item(data, "type", path, problems)
     organization = None
     if "managingOrganization" in data:
         organization = read_reference(
@@ -614,14 +520,14 @@ def _coverage_fields(
         else:
             problems.add(f"{path}.type", f"expected a code of {LINE_OF_BUSINESS}")
     if version is FhirVersion.R4:
-        payer_path, payer = _first(data, "payor", path, problems)
+        payer_path, payer = first_item(data, "payor", path, problems)
     else:
         payer_path, payer = f"{path}.insurer", data.get("insurer")
     if payer is None:
         problems.add(payer_path or f"{path}.payor", "expected the payer (an Organization)")
     return {
         "id": resource_id(data, path, problems),
-        "beneficiary": _required_reference(data, "beneficiary", path, problems, ("Patient",)),
+        "beneficiary": required_reference(data, "beneficiary", path, problems, ("Patient",)),
         "payer": read_reference(payer, payer_path, problems, ("Organization",))
         if payer is not None
         else None,
@@ -649,15 +555,6 @@ def _plan(
         return string(value, "value", f"{where}.value", problems, required=True) if value else None
     problems.add(f"{path}.class", "expected a class of type plan (coverage-class)")
     return None
-
-
-def _required_reference(
-    data: Mapping[str, Any], key: str, path: str, problems: Problems, targets: tuple[str, ...]
-) -> Reference | None:
-    if key not in data:
-        problems.add(f"{path}.{key}", f"expected a reference to {' or '.join(targets)}")
-        return None
-    return read_reference(data[key], f"{path}.{key}", problems, targets)
 
 
 def _optional_reference(
@@ -709,7 +606,7 @@ _PARTICIPANTS: Final = ("Practitioner", "PractitionerRole", "RelatedPerson")
 def _write_encounter(value: Encounter, version: FhirVersion) -> dict[str, Any]:
     r4 = version is FhirVersion.R4
     resource: dict[str, Any] = {"resourceType": "Encounter", "id": value.id}
-    _put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
+    put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
     subject_status = None
     if r4:
         resource["status"] = value.status.value
@@ -733,7 +630,7 @@ def _write_encounter(value: Encounter, version: FhirVersion) -> dict[str, Any]:
             entry["type"] = [write_concept(participant.role)]
         entry[actor] = write_reference(participant.actor)
         participants.append(entry)
-    _put(resource, "participant", participants)
+    put(resource, "participant", participants)
     period = {}
     if value.admitted_at is not None:
         period["start"] = write_datetime(value.admitted_at)
@@ -742,11 +639,9 @@ def _write_encounter(value: Encounter, version: FhirVersion) -> dict[str, Any]:
     if period:
         resource["period" if r4 else "actualPeriod"] = period
     if r4:
-        _put(resource, "reasonCode", [write_concept(c) for c in value.reasons])
+        put(resource, "reasonCode", [write_concept(c) for c in value.reasons])
     else:
-        _put(
-            resource, "reason", [{"value": [{"concept": write_concept(c)}]} for c in value.reasons]
-        )
+        put(resource, "reason", [{"value": [{"concept": write_concept(c)}]} for c in value.reasons])
     stay = {}
     if value.admit_source is not None:
         stay["admitSource"] = write_concept(value.admit_source)
@@ -768,25 +663,29 @@ def _encounter_fields(
     r4 = version is FhirVersion.R4
     kwargs: dict[str, Any] = {
         "id": resource_id(data, path, problems),
-        "patient": _required_reference(data, "subject", path, problems, ("Patient",)),
+        "patient": required_reference(data, "subject", path, problems, ("Patient",)),
         "identifiers": read_identifiers(data, "identifier", path, problems),
     }
     if r4:
-        _set(
+        set_if_read(
             kwargs,
             "status",
-            _enum(data, "status", path, problems, EncounterStatus, "encounter-status"),
+            enum_member(data, "status", path, problems, EncounterStatus, "encounter-status"),
         )
         if "class" in data:
-            _set(kwargs, "encounter_class", read_coding(data["class"], f"{path}.class", problems))
+            set_if_read(
+                kwargs, "encounter_class", read_coding(data["class"], f"{path}.class", problems)
+            )
         else:
             problems.add(f"{path}.class", "expected a Coding (required in R4)")
-        _set(kwargs, "service_type", optional(data, "serviceType", path, problems, read_concept))
+        set_if_read(
+            kwargs, "service_type", optional(data, "serviceType", path, problems, read_concept)
+        )
         kwargs["reasons"] = read_concepts(data, "reasonCode", path, problems)
     else:
-        _set(kwargs, "status", _r5_status(data, path, problems))
-        _set(kwargs, "encounter_class", _r5_class(data, path, problems))
-        _set(kwargs, "service_type", _r5_service_type(data, path, problems))
+        set_if_read(kwargs, "status", _r5_status(data, path, problems))
+        set_if_read(kwargs, "encounter_class", _r5_class(data, path, problems))
+        set_if_read(kwargs, "service_type", _r5_service_type(data, path, problems))
         kwargs["reasons"] = _r5_reasons(data, path, problems)
     period_key = "period" if r4 else "actualPeriod"
     period = data.get(period_key)
@@ -805,9 +704,9 @@ def _encounter_fields(
                 stay, "dischargeDisposition", where, problems, read_concept
             )
     kwargs["participants"] = _participants(data, version, path, problems)
-    where, location = _first(data, "location", path, problems)
+    where, location = first_item(data, "location", path, problems)
     if location is not None and mapping(location, where, problems, "a location") is not None:
-        kwargs["location"] = _required_reference(
+        kwargs["location"] = required_reference(
             location, "location", where, problems, ("Location",)
         )
     kwargs["service_provider"] = _optional_reference(
@@ -832,13 +731,13 @@ def _r5_status(data: Mapping[str, Any], path: str, problems: Problems) -> Encoun
 
 
 def _r5_class(data: Mapping[str, Any], path: str, problems: Problems) -> Any:
-    where, first = _first(data, "class", path, problems)
+    where, first = first_item(data, "class", path, problems)
     if first is None:
         return None  # R5 class is 0..*: the domain's default (ambulatory) applies
     concept = mapping(first, where, problems, "a CodeableConcept")
     if concept is None:
         return None
-    coding_path, coding = _first(concept, "coding", where, problems)
+    coding_path, coding = first_item(concept, "coding", where, problems)
     if coding is None:
         problems.add(f"{where}.coding", "expected a v3-ActCode coding")
         return None
@@ -846,7 +745,7 @@ def _r5_class(data: Mapping[str, Any], path: str, problems: Problems) -> Any:
 
 
 def _r5_service_type(data: Mapping[str, Any], path: str, problems: Problems) -> Any:
-    where, first = _first(data, "serviceType", path, problems)
+    where, first = first_item(data, "serviceType", path, problems)
     if first is None or mapping(first, where, problems, "a CodeableReference") is None:
         return None
     return optional(first, "concept", where, problems, read_concept)
@@ -875,8 +774,8 @@ def _participants(
         participant = mapping(item, where, problems, "a participant")
         if participant is None:
             continue
-        actor = _required_reference(participant, actor_key, where, problems, _PARTICIPANTS)
-        role_path, role = _first(participant, "type", where, problems)
+        actor = required_reference(participant, actor_key, where, problems, _PARTICIPANTS)
+        role_path, role = first_item(participant, "type", where, problems)
         concept = read_concept(role, role_path, problems) if role is not None else None
         if actor is not None:
             found.append(EncounterParticipant(actor, concept))
@@ -904,7 +803,7 @@ _VALUE_KEYS: Final = (
 
 def _write_result(value: ObservationResult, version: FhirVersion) -> dict[str, Any]:
     resource: dict[str, Any] = {"resourceType": "Observation", "id": value.id}
-    _put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
+    put(resource, "identifier", [write_identifier(i) for i in value.identifiers])
     resource["status"] = value.status.value
     if value.category is not None:
         resource["category"] = [write_concept(value.category)]
@@ -930,8 +829,8 @@ def _write_result(value: ObservationResult, version: FhirVersion) -> dict[str, A
             "numerator": write_quantity(observed.numerator),
             "denominator": write_quantity(observed.denominator),
         }
-    _put(resource, "interpretation", [write_concept(c) for c in value.interpretation])
-    _put(resource, "note", [{"text": note} for note in value.notes])
+    put(resource, "interpretation", [write_concept(c) for c in value.interpretation])
+    put(resource, "note", [{"text": note} for note in value.notes])
     if value.reference_range is not None:
         limits = value.reference_range
         entry = _write_bounds(limits.low, limits.high)
@@ -956,19 +855,21 @@ def _result_fields(
     path = "Observation"
     kwargs: dict[str, Any] = {
         "id": resource_id(data, path, problems),
-        "patient": _required_reference(data, "subject", path, problems, ("Patient",)),
+        "patient": required_reference(data, "subject", path, problems, ("Patient",)),
         "identifiers": read_identifiers(data, "identifier", path, problems),
         "interpretation": read_concepts(data, "interpretation", path, problems),
         "issued": optional(data, "issued", path, problems, read_datetime),
     }
-    _set(
-        kwargs, "status", _enum(data, "status", path, problems, ResultStatus, "observation-status")
+    set_if_read(
+        kwargs,
+        "status",
+        enum_member(data, "status", path, problems, ResultStatus, "observation-status"),
     )
     if "code" in data:
         kwargs["code"] = read_concept(data["code"], f"{path}.code", problems)
     else:
         problems.add(f"{path}.code", "expected a CodeableConcept (required)")
-    where, category = _first(data, "category", path, problems)
+    where, category = first_item(data, "category", path, problems)
     kwargs["category"] = read_concept(category, where, problems) if category is not None else None
     effective = [k for k in data if k.startswith("effective")]
     if "effectiveDateTime" in data or "effectiveInstant" in data:
@@ -976,7 +877,7 @@ def _result_fields(
         kwargs["effective"] = read_datetime(data[key], f"{path}.{key}", problems)
     elif effective:
         problems.add(f"{path}.{effective[0]}", "expected an effectiveDateTime or effectiveInstant")
-    where, performer = _first(data, "performer", path, problems)
+    where, performer = first_item(data, "performer", path, problems)
     if performer is not None:
         kwargs["performer"] = read_reference(performer, where, problems, _PERFORMERS)
     notes = []
@@ -987,7 +888,7 @@ def _result_fields(
             notes.append(text)
     kwargs["notes"] = tuple(notes)
     kwargs["value"], kwargs["comparator"] = _value(data, path, problems)
-    where, limits = _first(data, "referenceRange", path, problems)
+    where, limits = first_item(data, "referenceRange", path, problems)
     if limits is not None and mapping(limits, where, problems, "a reference range") is not None:
         kwargs["reference_range"] = ReferenceRange(
             optional(limits, "low", where, problems, read_quantity),
@@ -1048,31 +949,31 @@ for _mapping in (
         Patient,
         "Patient",
         _write_patient,
-        _reader(Patient, "Patient", _patient_fields, {"timezone": "extension"}),
+        resource_reader(Patient, "Patient", _patient_fields, {"timezone": "extension"}),
     ),
     ResourceMapping(
         Practitioner,
         "Practitioner",
         _write_practitioner,
-        _reader(Practitioner, "Practitioner", _practitioner_fields),
+        resource_reader(Practitioner, "Practitioner", _practitioner_fields),
     ),
     ResourceMapping(
         Organization,
         "Organization",
         _write_organization,
-        _reader(Organization, "Organization", _organization_fields),
+        resource_reader(Organization, "Organization", _organization_fields),
     ),
     ResourceMapping(
         Location,
         "Location",
         _write_location,
-        _reader(Location, "Location", _location_fields, {"timezone": "extension"}),
+        resource_reader(Location, "Location", _location_fields, {"timezone": "extension"}),
     ),
     ResourceMapping(
         Coverage,
         "Coverage",
         _write_coverage,
-        _reader(
+        resource_reader(
             Coverage,
             "Coverage",
             _coverage_fields,
@@ -1083,7 +984,7 @@ for _mapping in (
         Encounter,
         "Encounter",
         _write_encounter,
-        _reader(
+        resource_reader(
             Encounter,
             "Encounter",
             _encounter_fields,
@@ -1098,7 +999,7 @@ for _mapping in (
         ObservationResult,
         "Observation",
         _write_result,
-        _reader(
+        resource_reader(
             ObservationResult,
             "Observation",
             _result_fields,

@@ -79,10 +79,14 @@ from typing import Any, Final
 from caredomain.adapters.fhir._elements import (
     BCP_47,
     Problems,
+    as_json,
     each,
+    enum_member,
+    first_item,
     items,
     mapping,
     optional,
+    put,
     read_coding,
     read_concept,
     read_contact_point,
@@ -92,7 +96,10 @@ from caredomain.adapters.fhir._elements import (
     read_number,
     read_reference,
     read_timezone,
+    required_reference,
     resource_id,
+    resource_reader,
+    set_if_read,
     string,
     write_coding,
     write_concept,
@@ -106,19 +113,7 @@ from caredomain.adapters.fhir._elements import (
 from caredomain.adapters.fhir._models import FhirVersion
 from caredomain.adapters.fhir._models import validate as _validate
 from caredomain.adapters.fhir.careplans import CANONICAL_BASE
-from caredomain.adapters.fhir.resources import (
-    LINE_OF_BUSINESS,
-    ResourceMapping,
-    _as_json,
-    _enum,
-    _first,
-    _put,
-    _reader,
-    _release,
-    _required_reference,
-    _set,
-    register,
-)
+from caredomain.adapters.fhir.resources import LINE_OF_BUSINESS, ResourceMapping, register
 from caredomain.core.codes import UCUM, CodeableConcept, Coding, hl7_v2_table
 from caredomain.core.errors import Problem, ValidationError
 from caredomain.core.identity import REFERENCE_TARGETS, Identifier
@@ -311,7 +306,7 @@ def _write_schedule(value: Schedule, version: FhirVersion) -> dict[str, Any]:
         "extension": [write_timezone(value.timezone)],
         "active": value.active,
     }
-    _put(resource, "serviceType", _write_concepts(value.service_types, version is FhirVersion.R4))
+    put(resource, "serviceType", _write_concepts(value.service_types, version is FhirVersion.R4))
     resource["actor"] = [write_reference(value.actor)]
     if value.horizon is not None:
         resource["planningHorizon"] = write_interval(value.horizon)
@@ -326,7 +321,7 @@ def _schedule_fields(
     timezone = read_timezone(data, path, problems)
     if timezone is None and len(problems.items) == before:
         problems.add(f"{path}.extension", "expected the timezone extension (an IANA zone)")
-    where, actor = _first(data, "actor", path, problems)
+    where, actor = first_item(data, "actor", path, problems)
     if actor is None:
         problems.add(f"{path}.actor", "expected a reference to the resource scheduled")
     kwargs: dict[str, Any] = {
@@ -343,7 +338,7 @@ def _schedule_fields(
     active = data.get("active")
     if active is not None and not isinstance(active, bool):
         problems.add(f"{path}.active", "expected true or false")
-    _set(kwargs, "active", active if isinstance(active, bool) else None)
+    set_if_read(kwargs, "active", active if isinstance(active, bool) else None)
     return kwargs
 
 
@@ -354,8 +349,8 @@ def _write_slot(value: Slot, version: FhirVersion) -> dict[str, Any]:
         extensions.append(_extension(SLOT_CAPACITY, "valuePositiveInt", value.capacity))
     if value.overbook != 0:
         extensions.append(_extension(SLOT_OVERBOOK, "valueUnsignedInt", value.overbook))
-    _put(resource, "extension", extensions)
-    _put(resource, "serviceType", _write_concepts(value.service_types, version is FhirVersion.R4))
+    put(resource, "extension", extensions)
+    put(resource, "serviceType", _write_concepts(value.service_types, version is FhirVersion.R4))
     resource["schedule"] = {"reference": f"Schedule/{value.schedule}"}
     resource["status"] = value.status.value
     resource["start"] = write_datetime(value.interval.start)
@@ -379,13 +374,15 @@ def _slot_fields(
     }
     if "schedule" not in data:
         problems.add(f"{path}.schedule", "expected a reference to the Schedule (required)")
-    _set(kwargs, "status", _enum(data, "status", path, problems, SlotStatus, "slotstatus"))
+    set_if_read(
+        kwargs, "status", enum_member(data, "status", path, problems, SlotStatus, "slotstatus")
+    )
     for url, key, field, low in (
         (SLOT_CAPACITY, "valuePositiveInt", "capacity", 1),
         (SLOT_OVERBOOK, "valueUnsignedInt", "overbook", 0),
     ):
         for where, extension in _find_extension(data, url, path, problems)[:1]:
-            _set(kwargs, field, _whole(extension.get(key), f"{where}.{key}", problems, low))
+            set_if_read(kwargs, field, _whole(extension.get(key), f"{where}.{key}", problems, low))
     return kwargs
 
 
@@ -435,15 +432,15 @@ def _write_appointment(value: Appointment, version: FhirVersion) -> dict[str, An
     if value.service_type is not None:
         resource["serviceType"] = _write_concepts([value.service_type], r4)
     if r4:
-        _put(resource, "reasonCode", [write_concept(c) for c in value.reasons])
+        put(resource, "reasonCode", [write_concept(c) for c in value.reasons])
     else:
-        _put(resource, "reason", [{"concept": write_concept(c)} for c in value.reasons])
+        put(resource, "reason", [{"concept": write_concept(c)} for c in value.reasons])
         if value.patient is not None:
             resource["subject"] = write_reference(value.patient)
     if value.interval is not None:
         resource["start"] = write_datetime(value.interval.start)
         resource["end"] = write_datetime(value.interval.end)
-    _put(resource, "slot", [{"reference": f"Slot/{slot}"} for slot in value.slots])
+    put(resource, "slot", [{"reference": f"Slot/{slot}"} for slot in value.slots])
     participants = []
     for participant in value.participants:
         entry: dict[str, Any] = {}
@@ -456,7 +453,7 @@ def _write_appointment(value: Appointment, version: FhirVersion) -> dict[str, An
             entry["required"] = participant.required
         entry["status"] = participant.status.value
         participants.append(entry)
-    _put(resource, "participant", participants)
+    put(resource, "participant", participants)
     return resource
 
 
@@ -478,10 +475,10 @@ def _appointment_fields(
             if s is not None
         ),
     }
-    _set(
+    set_if_read(
         kwargs,
         "state",
-        _enum(data, "status", path, problems, AppointmentStatus, "appointmentstatus"),
+        enum_member(data, "status", path, problems, AppointmentStatus, "appointmentstatus"),
     )
     services = _read_concepts(data, "serviceType", path, problems, r4)
     kwargs["service_type"] = services[0] if services else None
@@ -500,10 +497,12 @@ def _appointment_participants(
         entry = mapping(item, where, problems, "a participant")
         if entry is None:
             continue
-        actor = _required_reference(entry, "actor", where, problems, _PARTICIPANT_ACTORS)
-        role_path, role = _first(entry, "type", where, problems)
+        actor = required_reference(entry, "actor", where, problems, _PARTICIPANT_ACTORS)
+        role_path, role = first_item(entry, "type", where, problems)
         concept = read_concept(role, role_path, problems) if role is not None else None
-        status = _enum(entry, "status", where, problems, ParticipationStatus, "participationstatus")
+        status = enum_member(
+            entry, "status", where, problems, ParticipationStatus, "participationstatus"
+        )
         required = entry.get("required", "required" if r4 else True)
         if r4 and required not in _R4_REQUIRED:
             problems.add(f"{where}.required", "expected required, optional or information-only")
@@ -581,7 +580,7 @@ def referral_to_fhir(
     Raises:
         ValidationError: Unknown version, or (with ``validate``) an invalid resource.
     """
-    release = _release(version)
+    release = FhirVersion.of(version)
     request = _write_service_request(referral, release)
     task = _write_task(referral, release)
     if validate:
@@ -593,7 +592,7 @@ def referral_to_fhir(
 def _write_service_request(value: Referral, version: FhirVersion) -> dict[str, Any]:
     r4 = version is FhirVersion.R4
     resource: dict[str, Any] = {"resourceType": "ServiceRequest", "id": value.id}
-    _put(
+    put(
         resource,
         "extension",
         [
@@ -620,9 +619,9 @@ def _write_service_request(value: Referral, version: FhirVersion) -> dict[str, A
     if value.target.performer is not None:
         resource["performer"] = [write_reference(value.target.performer)]
     if r4:
-        _put(resource, "reasonCode", [write_concept(c) for c in value.reasons])
+        put(resource, "reasonCode", [write_concept(c) for c in value.reasons])
     else:
-        _put(resource, "reason", [{"concept": write_concept(c)} for c in value.reasons])
+        put(resource, "reason", [{"concept": write_concept(c)} for c in value.reasons])
     if value.authorization is not None:
         resource["insurance"] = [{"reference": f"ClaimResponse/{value.authorization.case}"}]
     return resource
@@ -668,7 +667,7 @@ def _write_task(value: Referral, version: FhirVersion) -> dict[str, Any]:
         inputs.append({"type": _task_type("in-network"), "valueBoolean": value.target.in_network})
     if value.held_from is not None:
         inputs.append({"type": _task_type("held-from"), "valueCode": value.held_from.value})
-    _put(resource, "input", inputs)
+    put(resource, "input", inputs)
     outputs: list[dict[str, Any]] = []
     if value.appointment is not None:
         outputs.append(
@@ -694,7 +693,7 @@ def _write_task(value: Referral, version: FhirVersion) -> dict[str, Any]:
                 "valueCodeableConcept": write_concept(value.closure_reason),
             }
         )
-    _put(resource, "output", outputs)
+    put(resource, "output", outputs)
     return resource
 
 
@@ -720,9 +719,9 @@ def referral_from_fhir(
         ValidationError: Every problem in either resource, each located
             (``ServiceRequest.performer[0]``, ``Task.input[2].valueCoding``).
     """
-    release = _release(version)
-    request = _as_json(service_request, release)
-    tracker = _as_json(task, release)
+    release = FhirVersion.of(version)
+    request = as_json(service_request, release)
+    tracker = as_json(task, release)
     for data, kind in ((request, "ServiceRequest"), (tracker, "Task")):
         if data.get("resourceType") != kind:
             raise ValidationError.at("resourceType", f"expected {kind}", subject=kind)
@@ -754,15 +753,15 @@ def _service_request_fields(
     r4 = version is FhirVersion.R4
     kwargs: dict[str, Any] = {
         "id": resource_id(data, path, problems),
-        "patient": _required_reference(data, "subject", path, problems, ("Patient",)),
-        "requester": _required_reference(data, "requester", path, problems, _REQUESTERS),
+        "patient": required_reference(data, "subject", path, problems, ("Patient",)),
+        "requester": required_reference(data, "requester", path, problems, _REQUESTERS),
         "reasons": _read_concepts(data, "reasonCode" if r4 else "reason", path, problems, r4),
         "validity": optional(data, "occurrencePeriod", path, problems, read_interval),
     }
-    _set(
+    set_if_read(
         kwargs,
         "priority",
-        _enum(data, "priority", path, problems, ReferralPriority, "request-priority")
+        enum_member(data, "priority", path, problems, ReferralPriority, "request-priority")
         if "priority" in data
         else None,
     )
@@ -784,7 +783,7 @@ def _service_request_fields(
     kwargs["placer_id"] = typed[0] if typed else (identifiers[0][1] if identifiers else None)
     kwargs["_identifiers"] = [i for _, i in identifiers if i is not None]
     specialty = optional(data, "performerType", path, problems, read_concept)
-    where, performer = _first(data, "performer", path, problems)
+    where, performer = first_item(data, "performer", path, problems)
     target = read_reference(performer, where, problems, _PERFORMERS) if performer else None
     if specialty is None and target is None:
         if "performerType" not in data and performer is None:
@@ -842,7 +841,7 @@ def _task_fields(
         if reference is not None and reference.id != request_id:
             problems.add(where, "expected a reference to the ServiceRequest given with it")
     identifiers: list[Identifier] = kwargs.pop("_identifiers")
-    where, filler = _first(data, "identifier", path, problems)
+    where, filler = first_item(data, "identifier", path, problems)
     if filler is not None:
         kwargs["filler_id"] = read_identifier(filler, where, problems)
     else:
@@ -851,7 +850,7 @@ def _task_fields(
             (i for i in identifiers if i.type == fill and i is not kwargs.get("placer_id")), None
         )
     kwargs["decline_reason"] = _read_concept_element(data, "statusReason", path, problems, r4)
-    _set(kwargs, "state", _referral_state(data, request, path, problems))
+    set_if_read(kwargs, "state", _referral_state(data, request, path, problems))
     required: list[DocumentKind] = []
     sent: list[DocumentKind] = []
     target = kwargs.get("target")
@@ -874,7 +873,7 @@ def _task_fields(
             if target is not None and flag is not None:
                 target = ReferralTarget(target.specialty, target.performer, flag)
         elif code == "held-from":
-            kwargs["held_from"] = _enum(
+            kwargs["held_from"] = enum_member(
                 item, "valueCode", where, problems, ReferralStatus, "referral-status"
             )
     kwargs["documents_required"] = frozenset(required)
@@ -1031,12 +1030,12 @@ def _reminder_fields(
     if "subject" in data:
         kwargs["patient_id"] = _literal_id(data["subject"], f"{path}.subject", problems, "Patient")
     else:
-        where, recipient = _first(data, "recipient", path, problems)
+        where, recipient = first_item(data, "recipient", path, problems)
         if recipient is None:
             problems.add(f"{path}.subject", "expected a reference to the Patient")
         else:
             kwargs["patient_id"] = _literal_id(recipient, where, problems, "Patient")
-    where, about = _first(data, "about", path, problems)
+    where, about = first_item(data, "about", path, problems)
     if about is None:
         problems.add(f"{path}.about", "expected a reference to the Appointment")
     else:
@@ -1055,14 +1054,14 @@ def _reminder_fields(
             extension.get("valueDateTime"), f"{where}.valueDateTime", problems
         )
     kwargs["kind"] = _reminder_kind(data, path, problems)
-    where, medium = _first(data, "medium", path, problems)
+    where, medium = first_item(data, "medium", path, problems)
     if medium is not None:
         concept = read_concept(medium, where, problems)
         code = concept.code_in(_PARTICIPATION_MODE) if concept is not None else None
         if concept is not None and code not in _MEDIUM_CODES:
             problems.add(where, "expected v3-ParticipationMode SMSWRIT, EMAILWRIT or PHONE")
         kwargs["channel"] = _MEDIUM_CODES.get(code or "")
-    where, note = _first(data, "note", path, problems)
+    where, note = first_item(data, "note", path, problems)
     if note is not None and mapping(note, where, problems, "an Annotation") is not None:
         kwargs["reason"] = string(note, "text", where, problems, required=True)
     return kwargs
@@ -1123,17 +1122,17 @@ def _write_service(value: CommunityService, version: FhirVersion) -> dict[str, A
             _place_location(f"area-{kind}-{code}", {key: code}) for code in sorted(values)
         )
     resource: dict[str, Any] = {"resourceType": "HealthcareService", "id": value.id}
-    _put(resource, "contained", contained)
+    put(resource, "contained", contained)
     extensions = []
     if value.hours is not None:
         extensions.append(write_timezone(value.hours.timezone))
     if value.open_slots is not None:
         extensions.append(_extension(OPEN_SLOTS, "valueUnsignedInt", value.open_slots))
-    _put(resource, "extension", extensions)
+    put(resource, "extension", extensions)
     resource["active"] = True
     resource["providedBy"] = write_reference(value.organization)
     resource["category"] = _coding_concepts(value.categories)
-    _put(resource, "type", _coding_concepts(value.service_types))
+    put(resource, "type", _coding_concepts(value.service_types))
     if value.site is not None:
         resource["location"] = [{"reference": "#site"}]
     resource["name"] = value.name
@@ -1141,15 +1140,15 @@ def _write_service(value: CommunityService, version: FhirVersion) -> dict[str, A
         resource["comment"] = value.description
     telecom = [write_contact_point(c) for c in value.telecom]
     if r4:
-        _put(resource, "telecom", telecom)
+        put(resource, "telecom", telecom)
     elif telecom:
         resource["contact"] = [{"telecom": telecom}]
-    _put(
+    put(
         resource,
         "coverageArea",
         [{"reference": f"#{c['id']}"} for c in contained if c["id"] != "site"],
     )
-    _put(resource, "eligibility", _write_eligibility(value.eligibility))
+    put(resource, "eligibility", _write_eligibility(value.eligibility))
     characteristics = [{"coding": [{"system": SERVICE_CHARACTERISTIC, "code": value.delivery}]}]
     if value.self_referral:
         characteristics.append(
@@ -1159,7 +1158,7 @@ def _write_service(value: CommunityService, version: FhirVersion) -> dict[str, A
         capacity = {"system": SDOHCC_TEMPORARY_CODES, "code": value.capacity.sdohcc_code}
         characteristics.append({"coding": [capacity]})
     resource["characteristic"] = characteristics
-    _put(
+    put(
         resource,
         "communication",
         [{"coding": [{"system": BCP_47, "code": tag}]} for tag in sorted(value.languages)],
@@ -1169,7 +1168,7 @@ def _write_service(value: CommunityService, version: FhirVersion) -> dict[str, A
     if value.hours is not None:
         times = _write_hours(value.hours)
         if r4:
-            _put(resource, "availableTime", times)
+            put(resource, "availableTime", times)
         elif times:
             resource["availability"] = [{"availableTime": times}]
     return resource
@@ -1254,7 +1253,7 @@ def _service_fields(
     kwargs: dict[str, Any] = {
         "id": resource_id(data, path, problems),
         "name": string(data, "name", path, problems, required=True),
-        "organization": _required_reference(data, "providedBy", path, problems, ("Organization",)),
+        "organization": required_reference(data, "providedBy", path, problems, ("Organization",)),
         "categories": _codings(data, "category", path, problems),
         "service_types": _codings(data, "type", path, problems),
         "description": string(data, "comment", path, problems),
@@ -1269,7 +1268,7 @@ def _service_fields(
             if mapping(item, where, problems, "an ExtendedContactDetail") is not None:
                 telecom += each(item, "telecom", where, problems, read_contact_point)
         kwargs["telecom"] = telecom
-    where, site = _first(data, "location", path, problems)
+    where, site = first_item(data, "location", path, problems)
     if site is not None:
         found = _contained_place(site, where, contained, problems)
         if found is not None:
@@ -1502,7 +1501,7 @@ _MAPPINGS: Final[tuple[tuple[ResourceMapping, bool], ...]] = (
             Schedule,
             "Schedule",
             _write_schedule,
-            _reader(
+            resource_reader(
                 Schedule, "Schedule", _schedule_fields, {"actor": "actor", "timezone": "extension"}
             ),
         ),
@@ -1513,7 +1512,7 @@ _MAPPINGS: Final[tuple[tuple[ResourceMapping, bool], ...]] = (
             Slot,
             "Slot",
             _write_slot,
-            _reader(
+            resource_reader(
                 Slot,
                 "Slot",
                 _slot_fields,
@@ -1527,7 +1526,7 @@ _MAPPINGS: Final[tuple[tuple[ResourceMapping, bool], ...]] = (
             Appointment,
             "Appointment",
             _write_appointment,
-            _reader(Appointment, "Appointment", _appointment_fields),
+            resource_reader(Appointment, "Appointment", _appointment_fields),
         ),
         True,
     ),
@@ -1536,7 +1535,7 @@ _MAPPINGS: Final[tuple[tuple[ResourceMapping, bool], ...]] = (
             PlannedReminder,
             "CommunicationRequest",
             _write_reminder,
-            _reader(PlannedReminder, "CommunicationRequest", _reminder_fields),
+            resource_reader(PlannedReminder, "CommunicationRequest", _reminder_fields),
         ),
         True,
     ),
@@ -1545,7 +1544,7 @@ _MAPPINGS: Final[tuple[tuple[ResourceMapping, bool], ...]] = (
             CommunityService,
             "HealthcareService",
             _write_service,
-            _reader(
+            resource_reader(
                 CommunityService,
                 "HealthcareService",
                 _service_fields,
