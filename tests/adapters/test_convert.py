@@ -724,3 +724,24 @@ def test_a_payer_sent_as_text_alone_is_named_not_a_crash():
     bundle = convert(text.replace(aut, "|".join(fields)), profile=CHICAGO, validate=True)
     (response,) = resources(bundle, "ClaimResponse")
     assert response["insurer"]["display"] == "Prairie State Health Plan"
+
+
+@pytest.mark.parametrize("version", ["R4", "R5"])
+def test_adt_obx_become_observations_of_the_patient(version):
+    bundle = convert(
+        sample("adt-a01-admit.hl7"), fhir_version=version, profile=CHICAGO, validate=True
+    )
+    height, weight = resources(bundle, "Observation")
+    assert height["code"]["coding"][0]["code"] == "8302-2"
+    assert height["valueQuantity"] == {
+        "value": 165,
+        "unit": "cm",
+        "system": "http://unitsofmeasure.org",
+        "code": "cm",
+    }
+    assert height["effectiveDateTime"] == "2026-11-18T14:30:00-06:00"
+    assert height["category"][0]["coding"][0]["code"] == "vital-signs"
+    assert weight["valueQuantity"]["value"] == 94.2
+    for observation in (height, weight):
+        assert resolve(bundle, observation["subject"])["resourceType"] == "Patient"
+    assert unresolved_references(bundle) == []

@@ -1,5 +1,6 @@
 """ADT messages read as domain values: the corpus scenarios, the IG's maps, errors, PHI."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import pendulum
@@ -19,7 +20,14 @@ from caredomain.adapters.hl7v2.adt import (
 from caredomain.adapters.hl7v2.datatypes import Hl7Location
 from caredomain.adapters.hl7v2.profile import SenderProfile
 from caredomain.core import CareDomainError
-from caredomain.core.codes import ICD_10_CM, CodeableConcept, Coding, hl7_v2_table
+from caredomain.core.codes import (
+    FHIR_OBSERVATION_CATEGORY,
+    ICD_10_CM,
+    LOINC,
+    CodeableConcept,
+    Coding,
+    hl7_v2_table,
+)
 from caredomain.core.encounters import ACT_CODE, EncounterStatus
 from caredomain.core.identity import Identifier, stable_id
 from caredomain.core.parties import (
@@ -29,6 +37,8 @@ from caredomain.core.parties import (
     ContactPointSystem,
     HumanName,
 )
+from caredomain.core.quantities import Quantity
+from caredomain.core.results import ResultStatus
 from caredomain.testing import strategies as cst
 from tests import phi
 
@@ -404,3 +414,60 @@ def test_write_pid_then_read_patient_gives_the_patient_back(patient):
     assert back.names == patient.names
     assert back.birth_date == patient.birth_date
     assert back.sex == patient.sex
+
+
+# -- OBX at admission (IG "ADT_A01 to Bundle": OBX -> "OBX[Observation]") -----------------
+
+
+def test_admission_vitals_are_observations():
+    value = read("adt-a01-admit.hl7")
+    height, weight = value.observations
+    assert height.id == stable_id("Observation", "LMH-ADT-000101", "OBX", "1")
+    assert weight.id == stable_id("Observation", "LMH-ADT-000101", "OBX", "2")
+    assert height.patient.id == value.patient.id
+    assert height.code == CodeableConcept((Coding(LOINC, "8302-2", "Body height"),))
+    assert height.value == Quantity(Decimal("165"), "cm")
+    assert weight.value == Quantity(Decimal("94.2"), "kg")
+    assert height.status is ResultStatus.FINAL
+    assert height.effective == pendulum.datetime(2026, 11, 18, 14, 30, tz=CST)
+    assert height.effective is not None
+    assert height.effective.utcoffset() == CST.utcoffset(None)
+    vital = CodeableConcept((Coding(FHIR_OBSERVATION_CATEGORY, "vital-signs", "Vital Signs"),))
+    assert height.category == weight.category == vital
+
+
+def test_adt_obx_effective_falls_back_to_evn_2_then_msh_7_and_keeps_its_notes():
+    pv1 = seg("PV1", {1: "1", 2: "I", 19: "V1^^^LMH^VN"})
+    obx = "OBX|1|NM|8480-6^Systolic blood pressure^LN||142|mm[Hg]^mm[Hg]^UCUM|||||F"
+    bmi = "OBX|1|NM|39156-5^BMI^LN||31.2|kg/m2^kg/m2^UCUM|||||F|||20261121190000-0600"
+    with_evn = message(
+        "EVN|A01|20261121193000-0600",
+        PID,
+        "NTE|1||not about an observation",
+        pv1,
+        obx,
+        "NTE|1||left arm",
+        "NTE|2||seated",
+        bmi,
+        "AL1|1",
+        "NTE|1||after AL1",
+    )
+    first, second = read_adt(parse(with_evn), profile=CHICAGO).observations
+    assert first.effective == pendulum.datetime(2026, 11, 21, 19, 30, tz=CST)
+    assert first.notes == ("left arm", "seated")
+    assert second.notes == ()
+    # A repeated OBX-1 takes the OBX's position: ids stay unique.
+    assert second.id == stable_id("Observation", "CTRL-1", "OBX", "#2")
+    assert second.effective == pendulum.datetime(2026, 11, 21, 19, 0, tz=CST)
+    (only,) = read_adt(parse(message(PID, pv1, obx)), profile=CHICAGO).observations
+    assert only.effective == pendulum.datetime(2026, 11, 25, 15, 35, 12, tz=CST)
+
+
+def test_adt_without_obx_has_no_observations_and_obx_without_code_is_an_error():
+    assert read_adt(parse(message(PID)), profile=CHICAGO).observations == ()
+    bad = message(PID, f"OBX|1|NM|||{phi.PATIENT_MRN}|kg|||||F")
+    with pytest.raises(Hl7ParseError) as caught:
+        read_adt(parse(bad), profile=CHICAGO)
+    assert caught.value.segment_id == "OBX"
+    assert caught.value.field == 3
+    phi.assert_no_phi(str(caught.value))

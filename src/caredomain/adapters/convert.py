@@ -112,9 +112,10 @@ IG_DEPARTURES: Final[Mapping[str, str]] = {
     "ADT DG1 and OBX": (
         "IG 'ADT_A01 to Bundle' maps every DG1 to a Condition and every OBX to an "
         "Observation; caredomain keeps DG1 as Encounter.reasonCode only when admitting "
-        "(DG1-6 A) or PV2-3, and does not convert an ADT's OBX, ROL, NK1, AL1, IN1, GT1: the "
-        "domain AdtMessage has no home for them (they belong to other feeds: ORU, "
-        "Coverage)."
+        "(DG1-6 A) or PV2-3, and writes each OBX as an Observation by 'OBX[Observation]' "
+        "(effective OBX-14, else EVN-2, else MSH-7) without Observation.encounter; it does "
+        "not convert an ADT's ROL, NK1, AL1, IN1, GT1: the domain AdtMessage has no home "
+        "for them (they belong to other feeds: Coverage)."
     ),
     "A03 discharge time": (
         "IG reads the discharge time from PV1-45 only; an A03 without PV1-45 takes EVN-6 "
@@ -336,9 +337,10 @@ def _adt(
     patient = to_fhir(value.patient, version)
     resources = [patient]
     resources += [to_fhir(p, version) for p in value.practitioners]
+    observations = _adt_observations(value, message, version, profile)
     encounter = value.encounter
     if encounter is None:
-        return _Resources(resources, [patient])
+        return _Resources(resources + observations, [patient])
     if value.location is not None and encounter.location is not None:
         assert encounter.location.id is not None  # adt gives the assigned location an id
         resources.append(_location(value.location, encounter.location.id, version))
@@ -353,7 +355,31 @@ def _adt(
             end_item = evn.item(6)  # see IG_DEPARTURES "A03 discharge time"
         _keep_precision(period, "end", end_item, profile)
     resources.append(written)
-    return _Resources(resources, [written])
+    return _Resources(resources + observations, [written])
+
+
+def _adt_observations(
+    value: AdtMessage, message: Message, version: FhirVersion, profile: SenderProfile
+) -> list[dict[str, Any]]:
+    """The ADT's OBX results as Observations (IG "ADT_A01 to Bundle": OBX[Observation]).
+
+    Their subject is the Patient; ``ObservationResult`` has no encounter, so no
+    Observation.encounter is written (see IG_DEPARTURES "ADT DG1 and OBX").
+    """
+    obxs = list(message.segments("OBX"))
+    evn = _first(message, "EVN")
+    msh = _first(message, "MSH")
+    fallback = evn.item(2) if evn is not None and evn.item(2) else None
+    if fallback is None and msh is not None:
+        fallback = msh.item(7)
+    observations = []
+    # `read_adt` reads one result per OBX, in order: the n-th result is the n-th OBX's.
+    for result, obx in zip(value.observations, obxs, strict=False):
+        observation = to_fhir(result, version)
+        item = obx.item(14) if obx.item(14) else fallback
+        _keep_precision(observation, "effectiveDateTime", item, profile)
+        observations.append(observation)
+    return observations
 
 
 # --------------------------------------------------------------------------------------
@@ -713,10 +739,7 @@ def _validate_bundle(bundle: dict[str, Any], version: FhirVersion) -> None:
 def _options(
     fhir_version: FhirVersion | str, bundle: BundleKind | str
 ) -> tuple[FhirVersion, BundleKind]:
-    try:
-        version = FhirVersion(str(fhir_version).upper())
-    except ValueError:
-        raise ValidationError.at("fhir_version", "expected R4 or R5") from None
+    version = FhirVersion.of(str(fhir_version).upper())
     try:
         kind = BundleKind(str(bundle).lower())
     except ValueError:

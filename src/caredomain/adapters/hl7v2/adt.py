@@ -2,14 +2,15 @@
 
 `read_adt` maps one ADT message (A01 admit, A03 discharge, A04 register, A08 update, A11
 cancel admit, A13 cancel discharge) to an `AdtMessage`: the `Patient` from PID, the
-`Encounter` from PV1/PV2/DG1, the practitioners PV1 names and the assigned location as
-sent. `read_patient` reads a PID segment on its own (ORU, SIU and REF messages carry one
-too).
+`Encounter` from PV1/PV2/DG1, the practitioners PV1 names, the assigned location as
+sent and the OBX observations (vital signs at admission...) as `ObservationResult` values.
+`read_patient` reads a PID segment on its own (ORU, SIU and REF messages carry one too).
 
 Rules of this module:
 
 1. Mappings follow the HL7 Version 2 to FHIR IG (HL7 International, STU 1): segment maps
-   "PID[Patient]", "PV1[Encounter]", "PV2[Encounter]", "DG1[Encounter]", "MSH[Encounter]"
+   "PID[Patient]", "PV1[Encounter]", "PV2[Encounter]", "DG1[Encounter]", "MSH[Encounter]",
+   "OBX[Observation]" (read by `caredomain.adapters.hl7v2._obx`, shared with ORU^R01)
    and the vocabulary maps named next to each table below. Every departure from the IG is
    written next to the code that makes it.
 2. One pass over the segments; only the fields mapped are split; tables are module-level
@@ -31,6 +32,7 @@ import pendulum
 from pendulum import Date, DateTime
 
 from caredomain.adapters.hl7v2._message import Hl7ParseError, Item, Message, Segment, escape
+from caredomain.adapters.hl7v2._obx import ReadContext, local_id, read_note, read_obx
 from caredomain.adapters.hl7v2.datatypes import (
     Hl7Location,
     Hl7Person,
@@ -66,6 +68,7 @@ from caredomain.core.parties import (
     Patient,
     Practitioner,
 )
+from caredomain.core.results import ObservationResult
 
 __all__ = [
     "ADT_TRIGGERS",
@@ -213,6 +216,9 @@ class AdtMessage:
         practitioners: The practitioners PV1-7, 8, 9 and 17 name, each once, in that order;
             the encounter's participants refer to them by id.
         diagnoses: DG1-3 of every DG1, in order (admitting, working and final alike).
+        observations: The OBX segments (vital signs at admission or discharge: weight,
+            height, blood pressure...), in order, each with the NTE notes that follow it;
+            see `read_adt`.
     """
 
     trigger: str
@@ -223,6 +229,7 @@ class AdtMessage:
     location: Hl7Location | None = None
     practitioners: tuple[Practitioner, ...] = ()
     diagnoses: tuple[CodeableConcept, ...] = attrs.field(default=(), repr=False)
+    observations: tuple[ObservationResult, ...] = attrs.field(default=(), repr=False)
 
     @property
     def is_discharge(self) -> bool:
@@ -574,6 +581,15 @@ def read_adt(message: Message, *, profile: SenderProfile) -> AdtMessage:
       (cancel discharge) has no discharge time;
     * reasons: PV2-3 and the admitting (DG1-6 ``A``) DG1-3 diagnoses.
 
+    Every OBX (the ADT_A01 structure's, which A03, A04 and A08 share) is read by the IG's
+    "OBX[Observation]" map as `caredomain.adapters.hl7v2.oru.read_oru` reads it (code
+    OBX-3, value OBX-5 by OBX-2 in the OBX-6 unit, status OBX-11, category ``vital-signs``
+    for a LOINC code of `caredomain.adapters.hl7v2.oru.VITAL_SIGNS`), with the NTE segments
+    right after it as notes; its effective time is OBX-14, else EVN-2, else MSH-7. An
+    observation's id is ``stable_id("Observation", control id, "OBX", set id)`` (without a
+    control id, the visit number's system and value stand for it, else the patient id;
+    without an OBX-1, or with a repeated one, ``#`` and the OBX's position).
+
     The encounter id is ``stable_id("Encounter", system, value)`` of the visit number;
     without one, ``stable_id("Encounter", patient id, admission time in UTC)``; without
     either, ``stable_id("Encounter", patient id)``. Timestamps without a UTC offset are
@@ -582,7 +598,7 @@ def read_adt(message: Message, *, profile: SenderProfile) -> AdtMessage:
     Raises:
         Hl7ParseError: Not one of these ADT messages (at MSH-9), no PID, no identifier in
             PID-3, a field not of its datatype, a time without an offset and no sender
-            timezone, or a discharge before the admission.
+            timezone, a discharge before the admission, or an OBX without OBX-3.
     """
     segments = iter(message)
     msh = next(segments)
@@ -592,8 +608,22 @@ def read_adt(message: Message, *, profile: SenderProfile) -> AdtMessage:
 
     evn = pid = pv1 = pv2 = None
     dg1s: list[Segment] = []
+    # Each OBX with the notes of the NTE segments right after it (HL7 v2.6+ ADT_A01 puts
+    # an NTE group under OBX; an NTE elsewhere is not about an observation).
+    obxs: list[tuple[Segment, list[str]]] = []
+    notes: list[str] | None = None
     for segment in segments:
         sid = segment.id
+        if sid == "OBX":
+            notes = []
+            obxs.append((segment, notes))
+            continue
+        if sid == "NTE":
+            note = read_note(segment)
+            if notes is not None and note is not None:
+                notes.append(note)
+            continue
+        notes = None
         # The first of each (a Segment with no fields is falsy: compare with None).
         if sid == "DG1":
             dg1s.append(segment)
@@ -626,4 +656,49 @@ def read_adt(message: Message, *, profile: SenderProfile) -> AdtMessage:
         location=location,
         practitioners=practitioners,
         diagnoses=tuple(d for d, _ in diagnoses),
+        observations=_observations(obxs, message, msh, evn, patient, encounter, profile),
+    )
+
+
+def _observations(
+    obxs: list[tuple[Segment, list[str]]],
+    message: Message,
+    msh: Segment,
+    evn: Segment | None,
+    patient: Patient,
+    encounter: Encounter | None,
+    profile: SenderProfile,
+) -> tuple[ObservationResult, ...]:
+    """The ADT's OBX segments as results (IG "ADT_A01 to Bundle": OBX -> "OBX[Observation]")."""
+    if not obxs:
+        return ()
+    context = ReadContext(profile)
+    # Departure: the IG sets effective from OBX-14 only; an OBX without it takes the time
+    # the event was recorded (EVN-2), else the message time (MSH-7), when it was known.
+    # (Read only when an OBX needs it: a message time the reader cannot place in time
+    # does not fail a message whose OBX segments all carry OBX-14.)
+    fallback = None
+    if not all(obx.item(14) for obx, _ in obxs):
+        recorded = context.instant(evn.item(2)) if evn is not None else None
+        fallback = recorded or context.instant(msh.item(7))
+    key: tuple[str, ...]
+    if message.control_id:
+        key = (message.control_id,)
+    elif encounter is not None and encounter.identifiers:
+        visit = encounter.identifiers[0]
+        key = (visit.system or "", visit.value)
+    else:
+        key = (patient.id,)
+    subject = Reference("Patient", id=patient.id)
+    seen: set[str] = set()
+    return tuple(
+        read_obx(
+            obx,
+            result_id=stable_id("Observation", *key, "OBX", local_id(obx, position, seen)),
+            patient=subject,
+            context=context,
+            notes=notes,
+            effective=fallback,
+        )
+        for position, (obx, notes) in enumerate(obxs, start=1)
     )
