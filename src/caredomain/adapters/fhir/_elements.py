@@ -85,6 +85,7 @@ __all__ = [
     "read_quantity",
     "read_reference",
     "read_timezone",
+    "require_timezone",
     "required_reference",
     "resource_id",
     "resource_reader",
@@ -254,6 +255,15 @@ def read_timezone(data: Mapping[str, Any], path: str, problems: Problems) -> str
                 problems.items.extend(exc.problems)
                 return None
     return None
+
+
+def require_timezone(data: Mapping[str, Any], path: str, problems: Problems) -> str | None:
+    """`read_timezone`, with a problem when the extension is absent (the type needs a zone)."""
+    before = len(problems.items)
+    zone = read_timezone(data, path, problems)
+    if zone is None and len(problems.items) == before:
+        problems.add(f"{path}.extension", "expected the timezone extension (an IANA zone)")
+    return zone
 
 
 # --- numbers -------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ from caredomain.adapters.fhir._elements import (
     read_quantity,
     read_reference,
     read_timezone,
+    require_timezone,
     required_reference,
     resource_id,
     resource_reader,
@@ -443,10 +444,7 @@ def _location_fields(
     data: Mapping[str, Any], _version: FhirVersion, problems: Problems
 ) -> dict[str, Any]:
     path = "Location"
-    before = len(problems.items)
-    timezone = read_timezone(data, path, problems)
-    if timezone is None and len(problems.items) == before:
-        problems.add(f"{path}.extension", "expected the timezone extension (an IANA zone)")
+    timezone = require_timezone(data, path, problems)
     kind_path, kind = first_item(data, "type", path, problems)
     organization = None
     if "managingOrganization" in data:

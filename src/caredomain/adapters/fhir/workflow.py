@@ -96,6 +96,7 @@ from caredomain.adapters.fhir._elements import (
     read_number,
     read_reference,
     read_timezone,
+    require_timezone,
     required_reference,
     resource_id,
     resource_reader,
@@ -317,10 +318,7 @@ def _schedule_fields(
     data: Mapping[str, Any], version: FhirVersion, problems: Problems
 ) -> dict[str, Any]:
     path = "Schedule"
-    before = len(problems.items)
-    timezone = read_timezone(data, path, problems)
-    if timezone is None and len(problems.items) == before:
-        problems.add(f"{path}.extension", "expected the timezone extension (an IANA zone)")
+    timezone = require_timezone(data, path, problems)
     where, actor = first_item(data, "actor", path, problems)
     if actor is None:
         problems.add(f"{path}.actor", "expected a reference to the resource scheduled")
