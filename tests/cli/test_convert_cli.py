@@ -315,3 +315,15 @@ def test_an_unwritable_out_directory_is_a_usage_error(capsys, tmp_path):
     code, _out, err = run(capsys, "convert", str(sample), "--to", "r4", "--out", str(blocker / "x"))
     assert code == 2
     assert "cannot write into" in err
+
+
+def test_validate_counts_documents_the_same_way_for_good_and_bad_lines(capsys, tmp_path):
+    good = (FHIR / "siu-s12-new-booking.r4.json").read_text().replace("\n", "")
+    path = tmp_path / "three.ndjson"
+    path.write_text(good + "\n\n{not json\n" + good + "\n")  # a blank line, then a bad one
+    code, out, _err = run(capsys, "validate", str(path))
+    assert code == 1
+    problems = [json.loads(line) for line in out.splitlines()]
+    assert [(p["index"], p["location"], p["problem"]) for p in problems] == [
+        (2, "line 3 column 2", "valid JSON")
+    ]

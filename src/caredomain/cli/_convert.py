@@ -308,19 +308,23 @@ def _convert(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _bundles(name: str, data: bytes) -> Iterator[tuple[int, Any, str | None]]:
-    """(index, parsed JSON or None, why not) for a JSON document or NDJSON lines."""
+def _documents(data: bytes) -> Iterator[tuple[int, Any, tuple[str, str] | None]]:
+    """Each JSON document of ``data`` (one document, or NDJSON lines), with its index.
+
+    Yields (index, the parsed JSON or None, (location, expected) when it is not JSON): the
+    index counts documents (non-blank lines), the location names the physical line.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        yield 1, None, "expected UTF-8 JSON text"
+        yield 1, None, ("$", "UTF-8 JSON text")
         return
     try:
         yield 1, json.loads(text), None
         return
     except json.JSONDecodeError as exc:
         if exc.msg != "Extra data":
-            yield 1, None, f"expected JSON (line {exc.lineno} column {exc.colno})"
+            yield 1, None, (f"line {exc.lineno} column {exc.colno}", "valid JSON")
             return
     index = 0
     for number, line in enumerate(text.splitlines(), start=1):
@@ -330,7 +334,7 @@ def _bundles(name: str, data: bytes) -> Iterator[tuple[int, Any, str | None]]:
         try:
             yield index, json.loads(line), None
         except json.JSONDecodeError as exc:
-            yield index, None, f"expected JSON (line {number} column {exc.colno})"
+            yield index, None, (f"line {number} column {exc.colno}", "valid JSON")
 
 
 def _from_fhir(args: argparse.Namespace) -> int:
@@ -351,9 +355,10 @@ def _from_fhir(args: argparse.Namespace) -> int:
             print(f"{_CONVERT}: {source.name}: cannot read: {exc.strerror}", file=sys.stderr)
             reasons["unreadable-file"] += 1
             continue
-        for index, bundle, problem in _bundles(source.name, data):
-            if problem is not None:
-                reason, detail = "unreadable", problem
+        for index, bundle, unreadable in _documents(data):
+            if unreadable is not None:
+                where, expected = unreadable
+                reason, detail = "unreadable", f"expected {expected} ({where})"
             else:
                 try:
                     message = to_hl7v2(
@@ -456,28 +461,10 @@ def _without_resource(entry: Any) -> Any:
 
 
 def _fhir_problems(name: str, data: bytes, version: FhirVersion) -> Iterator[dict[str, Any]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        yield _problem(name, 1, "$", "UTF-8 JSON text")
-        return
-    try:
-        documents = [json.loads(text)]
-    except json.JSONDecodeError as exc:
-        if exc.msg != "Extra data":
-            yield _problem(name, 1, f"line {exc.lineno} column {exc.colno}", "valid JSON")
-            return
-        documents = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                documents.append(json.loads(line))
-            except json.JSONDecodeError as line_exc:
-                yield _problem(name, number, f"line {number} column {line_exc.colno}", "JSON")
-                documents.append(None)
-    for index, document in enumerate(documents, start=1):
-        if document is not None:
+    for index, document, unreadable in _documents(data):
+        if unreadable is not None:
+            yield _problem(name, index, *unreadable)
+        else:
             yield from _resource_problems(name, index, document, version)
 
 
