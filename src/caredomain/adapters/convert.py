@@ -297,21 +297,13 @@ def _location(location: Hl7Location, location_id: str, version: FhirVersion) -> 
 
     R4 ``physicalType`` is R5 ``form`` (the same location-physical-type codes).
     """
-    parts = [
-        location.facility,
-        location.building,
-        location.floor,
-        location.point_of_care,
-        location.room,
-        location.bed,
-    ]
     resource: dict[str, Any] = {
         "resourceType": "Location",
         "id": location_id,
         "status": "active",
         "mode": "instance",
     }
-    name = " ".join(p for p in parts if p)
+    name = " ".join(p for p in location.path if p)
     if name:  # Location.name is 0..1: nothing is invented when PL names no part
         resource["name"] = name
     # IG "PL[Location]": PL-3 bed physicalType "bd", PL-2 room "ro" (location-physical-type).

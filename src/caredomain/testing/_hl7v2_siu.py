@@ -205,20 +205,10 @@ def _locations() -> st.SearchStrategy[Hl7Location]:
 
 
 def _location_reference(location: Hl7Location) -> Reference:
-    path = tuple(
-        p or ""
-        for p in (
-            location.facility,
-            location.building,
-            location.floor,
-            location.point_of_care,
-            location.room,
-            location.bed,
-        )
-    )
+    path = location.path
     return Reference(
         "Location",
-        id=stable_id("Location", *path),
+        id=location.id,
         identifier=Identifier(next(p for p in reversed(path) if p)),
     )
 

@@ -424,15 +424,7 @@ def _practitioner(person: Hl7Person, item: Item, profile: SenderProfile) -> Prac
 
 
 def _location_reference(location: Hl7Location) -> Reference:
-    parts = (
-        location.facility,
-        location.building,
-        location.floor,
-        location.point_of_care,
-        location.room,
-        location.bed,
-    )
-    return Reference("Location", id=stable_id("Location", *(p or "" for p in parts)))
+    return Reference("Location", id=location.id)
 
 
 def _status(trigger: str, pv1: Segment, patient_class: str) -> EncounterStatus:

@@ -50,7 +50,7 @@ from caredomain.core.codes import (
     resolve_system,
 )
 from caredomain.core.errors import NaiveDatetimeError, ValidationError
-from caredomain.core.identity import Identifier
+from caredomain.core.identity import Identifier, stable_id
 from caredomain.core.parties import Address, ContactPoint, ContactPointSystem, HumanName
 from caredomain.core.quantities import Quantity, to_decimal
 from caredomain.core.time import epoch_us, validate_timezone
@@ -1183,6 +1183,29 @@ class Hl7Location:
     floor: str | None = None
     building: str | None = None
     location_type: str | None = None
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The parts from least to most granular, as the IG's ``partOf`` chain runs.
+
+        Facility, building, floor, point of care, room, bed; ``""`` for a part not sent.
+        """
+        return tuple(
+            p or ""
+            for p in (
+                self.facility,
+                self.building,
+                self.floor,
+                self.point_of_care,
+                self.room,
+                self.bed,
+            )
+        )
+
+    @property
+    def id(self) -> str:
+        """A stable id over the whole path, so that room EX3 of two clinics differ."""
+        return stable_id("Location", *self.path)
 
 
 _NO_LOCATION: Final = Hl7Location()

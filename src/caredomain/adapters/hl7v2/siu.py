@@ -304,21 +304,6 @@ def _id_parts(target: str, identifier: Identifier) -> str:
     return stable_id(target, identifier.system or "", identifier.value)
 
 
-def _location_path(location: Hl7Location) -> tuple[str, ...]:
-    # Least to most granular, as the IG's "PL[Location]" partOf chain runs.
-    return tuple(
-        p or ""
-        for p in (
-            location.facility,
-            location.building,
-            location.floor,
-            location.point_of_care,
-            location.room,
-            location.bed,
-        )
-    )
-
-
 def _location_reference(location: Hl7Location) -> Reference:
     """A Location reference for a PL.
 
@@ -326,11 +311,11 @@ def _location_reference(location: Hl7Location) -> Reference:
     the identifier is the most granular part (IG "PL[Location]": the resource references the
     most granular Location).
     """
-    path = _location_path(location)
+    path = location.path
     granular = next(p for p in reversed(path) if p)
     return Reference(
         "Location",
-        id=stable_id("Location", *path),
+        id=location.id,
         identifier=Identifier(granular),
         display=" ".join(p for p in path if p),
     )
