@@ -56,8 +56,8 @@ from caredomain.adapters.fhir.bundles import unresolved_references
 from caredomain.adapters.hl7v2._message import Hl7ParseError, parse
 from caredomain.adapters.hl7v2.profile import SenderProfile
 from caredomain.adapters.hl7v2.structure import validate as validate_structure
+from caredomain.cli._args import sender_timezone
 from caredomain.core.errors import CareDomainError, ValidationError
-from caredomain.core.time import validate_timezone
 
 __all__ = ["register"]
 
@@ -502,13 +502,6 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 # --------------------------------------------------------------------------------------
 
 
-def _timezone(text: str) -> str:
-    try:
-        return validate_timezone(text, "--sender-tz")
-    except CareDomainError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _lower(text: str) -> str:
     return text.lower()
 
@@ -560,7 +553,7 @@ def register(commands: Any) -> None:
     )
     convert.add_argument(
         "--sender-tz",
-        type=_timezone,
+        type=sender_timezone,
         default=None,
         metavar="ZONE",
         help=(

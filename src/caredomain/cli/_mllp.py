@@ -38,8 +38,7 @@ from caredomain.adapters.hl7v2.transport import (
     split_messages,
     store_and_ack,
 )
-from caredomain.core.errors import CareDomainError
-from caredomain.core.time import validate_timezone
+from caredomain.cli._args import sender_timezone
 
 __all__ = ["register"]
 
@@ -56,13 +55,6 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("expected a positive whole number")
     return value
-
-
-def _timezone(text: str) -> str:
-    try:
-        return validate_timezone(text, "--sender-tz")
-    except CareDomainError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -274,7 +266,7 @@ def register(commands: Any) -> None:
     )
     listen.add_argument(
         "--sender-tz",
-        type=_timezone,
+        type=sender_timezone,
         default=None,
         metavar="ZONE",
         help="IANA timezone for times the sender writes without a UTC offset (implies --check)",
