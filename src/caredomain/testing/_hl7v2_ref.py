@@ -22,6 +22,7 @@ def test_round_trip(pair):
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Any
 
 import pendulum
 from hypothesis import strategies as st
@@ -373,38 +374,27 @@ def _ref_messages(draw: st.DrawFn, message_types: tuple[str, ...]) -> tuple[str,
     )
     now = draw(_instants())
     version = draw(st.sampled_from(("2.5.1", "2.6", "2.8")))
+    shared: dict[str, Any] = {
+        "patient": patient,
+        "providers": providers,
+        "diagnoses": expected.diagnoses,
+        "authorization": authorization,
+        "dispositions": expected.dispositions,
+        "setting": expected.setting,
+        "processed_at": expected.processed_at,
+        "notes": expected.notes,
+        "control_id": control_id,
+        "now": now,
+        "version": version,
+    }
     if message_type == "REF":
-        text = build_ref(
-            referral,
-            trigger,
-            patient=patient,
-            providers=providers,
-            diagnoses=expected.diagnoses,
-            authorization=authorization,
-            dispositions=expected.dispositions,
-            setting=expected.setting,
-            processed_at=expected.processed_at,
-            notes=expected.notes,
-            control_id=control_id,
-            now=now,
-            version=version,
-        )
+        text = build_ref(referral, trigger, **shared)
     else:
         text = build_rri(
             referral,
             trigger,
-            patient=patient,
-            providers=providers,
-            diagnoses=expected.diagnoses,
-            authorization=authorization,
-            dispositions=expected.dispositions,
-            setting=expected.setting,
-            processed_at=expected.processed_at,
-            notes=expected.notes,
-            control_id=control_id,
-            now=now,
             acknowledges=ack[1] if ack else None,
             ack_code=ack[0] if ack else "AA",
-            version=version,
+            **shared,
         )
     return text, expected
