@@ -170,15 +170,20 @@ def check_hl7apy(texts: Sequence[str]) -> Callable[[], None]:
 # --- cases ---------------------------------------------------------------------------------
 
 
-def cases(corpus: Sequence[Sample]) -> list[Case]:
-    """The cases on ``corpus``: the full job (parse + map), then parsing, beside each peer."""
+def _sides(corpus: Sequence[Sample]) -> tuple[list[str], list[str], str]:
+    """Every text, the texts hl7apy reads, and hl7apy's label saying how many it failed."""
     texts = [sample.text for sample in corpus]
     failed = hl7apy_failures(corpus)
     readable = [sample.text for sample in corpus if sample.name not in failed]
-    apy = f"{HL7APY} ({len(readable)} of {len(texts)} msgs, {len(failed)} failed)"
+    return texts, readable, f"{HL7APY} ({len(readable)} of {len(texts)} msgs, {len(failed)} failed)"
+
+
+def map_cases(corpus: Sequence[Sample], suffix: str = "") -> list[Case]:
+    """The full job (parse + map to domain values), beside each peer merely parsing."""
+    texts, readable, apy = _sides(corpus)
     return [
         Case(
-            "hl7v2-parse-map",
+            f"hl7v2-parse-map{suffix}",
             lambda: ours_parse_map(texts),
             f"{PYTHON_HL7} (parse only)",
             lambda: python_hl7_parse(texts),
@@ -186,13 +191,21 @@ def cases(corpus: Sequence[Sample]) -> list[Case]:
             check_python_hl7(texts),
         ),
         Case(
-            "hl7v2-parse-map-vs-hl7apy",
+            f"hl7v2-parse-map{suffix}-vs-hl7apy",
             lambda: ours_parse_map(readable),
             f"{apy} (parse only)",
             lambda: hl7apy_parse(readable),
             len(readable),
             check_hl7apy(readable),
         ),
+    ]
+
+
+def cases(corpus: Sequence[Sample]) -> list[Case]:
+    """The cases on ``corpus``: the full job (parse + map), then parsing, beside each peer."""
+    texts, readable, apy = _sides(corpus)
+    return [
+        *map_cases(corpus),
         Case(
             "hl7v2-parse",
             lambda: ours_parse(texts),
@@ -228,35 +241,9 @@ def cases(corpus: Sequence[Sample]) -> list[Case]:
     ]
 
 
-def large_cases(corpus: Sequence[Sample]) -> list[Case]:
-    """The full job (parse + map) on the large v2.8 corpus, beside each peer merely parsing."""
-    texts = [sample.text for sample in corpus]
-    failed = hl7apy_failures(corpus)
-    readable = [sample.text for sample in corpus if sample.name not in failed]
-    apy = f"{HL7APY} ({len(readable)} of {len(texts)} msgs, {len(failed)} failed)"
-    return [
-        Case(
-            "hl7v2-parse-map-large",
-            lambda: ours_parse_map(texts),
-            f"{PYTHON_HL7} (parse only)",
-            lambda: python_hl7_parse(texts),
-            len(texts),
-            check_python_hl7(texts),
-        ),
-        Case(
-            "hl7v2-parse-map-large-vs-hl7apy",
-            lambda: ours_parse_map(readable),
-            f"{apy} (parse only)",
-            lambda: hl7apy_parse(readable),
-            len(readable),
-            check_hl7apy(readable),
-        ),
-    ]
-
-
 CORPUS = load_corpus()
 LARGE_CORPUS = load_corpus(LARGE_CORPUS_DIR)
-CASES = cases(CORPUS) + large_cases(LARGE_CORPUS)
+CASES = cases(CORPUS) + map_cases(LARGE_CORPUS, "-large")
 
 
 # --- the full run --------------------------------------------------------------------------
