@@ -233,7 +233,6 @@ _NO_PROFILE: Final = SenderProfile()
 _LOCATION_TYPE: Final = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 _V2_0074: Final = hl7_v2_table(74)
 _V2_0203: Final = hl7_v2_table(203)
-_DIAGNOSTIC_SERVICE: Final = "http://terminology.hl7.org/CodeSystem/v2-0074"
 
 
 def _lab_category() -> dict[str, Any]:

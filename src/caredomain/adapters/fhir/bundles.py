@@ -320,20 +320,6 @@ def request_for(resource: Mapping[str, Any]) -> dict[str, Any]:
     return {"method": "PUT", "url": f"{kind}/{resource['id']}"}
 
 
-def _walk_references(node: Any) -> Iterator[dict[str, Any]]:
-    """Every Reference-shaped dict (one with a string ``reference``) under ``node``."""
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str):
-            yield node
-        for value in node.values():
-            if isinstance(value, dict | list):
-                yield from _walk_references(value)
-    elif isinstance(node, list):
-        for value in node:
-            if isinstance(value, dict | list):
-                yield from _walk_references(value)
-
-
 def _resolve(ref: dict[str, Any], urls: Mapping[str, str]) -> None:
     literal = ref["reference"]
     if literal.startswith(("#", "urn:")):

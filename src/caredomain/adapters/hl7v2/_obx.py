@@ -264,10 +264,6 @@ def _unit(obx: Segment) -> str:
     return code or item.component(2).strip() or alternate or "1"
 
 
-def _quantity(value: Decimal, unit: str) -> Quantity:
-    return Quantity(value, unit)
-
-
 def _sn_text(obx: Segment, item: Item) -> str:
     # IG "OBX[Observation]": an SN that is no Quantity, Range or Ratio is the string
     # OBX-5.1 + " " + OBX-5.2 + " " + OBX-5.3 + " " + OBX-5.4 + " " + OBX-6 (empties dropped).
@@ -291,20 +287,20 @@ def _structured(obx: Segment, item: Item, unit: str) -> tuple[_Value | None, str
         # "SN[Ratio]": the comparator would go on the numerator, which Ratio does not hold:
         # a compared ratio is kept as text.
         if comparator is None and sn.value1 is not None and sn.value2 is not None:
-            ratio = Ratio(_quantity(sn.value1, unit), _quantity(sn.value2, unit))
+            ratio = Ratio(Quantity(sn.value1, unit), Quantity(sn.value2, unit))
             return ratio, None
         return _sn_text(obx, item), None
     if sn.separator == "-":
         # "SN[Range]": num1 the low, num2 the high; a comparator other than "=" keeps text.
         if comparator is None:
-            low = None if sn.value1 is None else _quantity(sn.value1, unit)
-            high = None if sn.value2 is None else _quantity(sn.value2, unit)
+            low = None if sn.value1 is None else Quantity(sn.value1, unit)
+            high = None if sn.value2 is None else Quantity(sn.value2, unit)
             return Range(low, high), None
         return _sn_text(obx, item), None
     # "SN[Quantity]": SN-1 the comparator (FHIR quantity-comparator), SN-2 the value.
     plain = sn.separator is None and sn.value1 is not None
     if plain and sn.value1 is not None and (comparator is None or comparator in COMPARATORS):
-        return _quantity(sn.value1, unit), comparator
+        return Quantity(sn.value1, unit), comparator
     # "+" (and "."): a suffix or sum, kept as text as the IG does.
     return _sn_text(obx, item), None
 
@@ -324,7 +320,7 @@ def _value(obx: Segment, value_type: str, unit: str) -> tuple[_Value | None, str
     first = items[0]
     if value_type == "NM":
         number = read_nm(first)
-        return (None if number is None else _quantity(number, unit)), None
+        return (None if number is None else Quantity(number, unit)), None
     if value_type == "SN":
         return _structured(obx, first, unit)
     if value_type in _CODED_TYPES:
@@ -334,8 +330,8 @@ def _value(obx: Segment, value_type: str, unit: str) -> tuple[_Value | None, str
         low, high = first.component(1), first.component(2)
         return (
             Range(
-                _quantity(parse_nm(low, at=first, component=1), unit) if low.strip() else None,
-                _quantity(parse_nm(high, at=first, component=2), unit) if high.strip() else None,
+                Quantity(parse_nm(low, at=first, component=1), unit) if low.strip() else None,
+                Quantity(parse_nm(high, at=first, component=2), unit) if high.strip() else None,
             ),
             None,
         )
@@ -360,11 +356,11 @@ def _reference_range(obx: Segment, unit: str) -> ReferenceRange | None:
     match = _RANGE.fullmatch(text)
     if match is not None:
         return ReferenceRange(
-            low=_quantity(Decimal(match[1]), unit), high=_quantity(Decimal(match[2]), unit)
+            low=Quantity(Decimal(match[1]), unit), high=Quantity(Decimal(match[2]), unit)
         )
     match = _BOUND.fullmatch(text)
     if match is not None:
-        bound = _quantity(Decimal(match[2]), unit)
+        bound = Quantity(Decimal(match[2]), unit)
         if match[1].startswith("<"):
             return ReferenceRange(high=bound)
         return ReferenceRange(low=bound)

@@ -508,29 +508,26 @@ def _encounter(
         if admitting and diagnosis not in reasons:
             reasons.append(diagnosis)
 
-    try:
-        encounter = Encounter(
-            id=encounter_id,
-            patient=Reference("Patient", id=patient.id),
-            status=_status(trigger, pv1, patient_class),
-            encounter_class=encounter_class,
-            identifiers=(visit,) if visit is not None else (),
-            # "PV1[Encounter]": PV1-10 hospital service (table 0069) -> serviceType; PV1-14
-            # admit source (table 0023) -> hospitalization.admitSource; PV1-36 discharge
-            # disposition (table 0112) -> hospitalization.dischargeDisposition. The codes are
-            # kept in their v2 tables (the IG's "DischargeDisposition" map lists no v2 source
-            # code; "HospitalService" maps only MED and URO outside table 0069).
-            service_type=_concept(pv1.item(10), 69),
-            admitted_at=admitted_at,
-            discharged_at=discharged_at,
-            admit_source=_concept(pv1.item(14), 23),
-            discharge_disposition=_concept(pv1.item(36), 112),
-            reasons=reasons,
-            participants=participants,
-            location=_location_reference(location) if location is not None else None,
-        )
-    except ValidationError:  # pragma: no cover - every field is checked above
-        raise _field_error(pv1, 1, "a visit that forms a valid Encounter") from None
+    encounter = Encounter(
+        id=encounter_id,
+        patient=Reference("Patient", id=patient.id),
+        status=_status(trigger, pv1, patient_class),
+        encounter_class=encounter_class,
+        identifiers=(visit,) if visit is not None else (),
+        # "PV1[Encounter]": PV1-10 hospital service (table 0069) -> serviceType; PV1-14
+        # admit source (table 0023) -> hospitalization.admitSource; PV1-36 discharge
+        # disposition (table 0112) -> hospitalization.dischargeDisposition. The codes are
+        # kept in their v2 tables (the IG's "DischargeDisposition" map lists no v2 source
+        # code; "HospitalService" maps only MED and URO outside table 0069).
+        service_type=_concept(pv1.item(10), 69),
+        admitted_at=admitted_at,
+        discharged_at=discharged_at,
+        admit_source=_concept(pv1.item(14), 23),
+        discharge_disposition=_concept(pv1.item(36), 112),
+        reasons=reasons,
+        participants=participants,
+        location=_location_reference(location) if location is not None else None,
+    )
     return encounter, location, tuple(practitioners.values())
 
 

@@ -122,13 +122,10 @@ _PRIORITY: Final[Mapping[str, ReferralPriority]] = {
     "R": ReferralPriority.ROUTINE,
     "S": ReferralPriority.STAT,
 }
-_T_STATUS: Final = hl7_v2_table(283)
-_T_PRIORITY: Final = hl7_v2_table(280)
 _T_TYPE: Final = hl7_v2_table(281)
 _T_DISPOSITION: Final = hl7_v2_table(282)
 _T_CATEGORY: Final = hl7_v2_table(284)
 _T_REASON: Final = hl7_v2_table(336)
-_T_ROLE: Final = hl7_v2_table(286)
 _T_PLAN: Final = hl7_v2_table(72)
 _T_PAYER: Final = hl7_v2_table(285)
 _T_PRACTITIONER_ID: Final = hl7_v2_table(338)
