@@ -70,6 +70,7 @@ from caredomain.adapters.hl7v2.ref import (
     build_ref,
 )
 from caredomain.adapters.hl7v2.siu import ScheduledResource, SchedulingMessage, build_siu
+from caredomain.adapters.hl7v2.transport import split_stream
 from caredomain.core.codes import CodeableConcept, Coding, hl7_v2_table
 from caredomain.core.errors import CareDomainError, ValidationError
 from caredomain.core.identity import Identifier, Reference, stable_id
@@ -862,72 +863,6 @@ def _event(message: Message) -> str:
     kind = msh.value(9, 1, 1).strip().upper()
     trigger = msh.value(9, 1, 2).strip().upper()
     return f"{kind}^{trigger}" if trigger else kind
-
-
-# --------------------------------------------------------------------------------------
-# Splitting a byte stream
-# --------------------------------------------------------------------------------------
-
-_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
-# HL7 v2.5.1 2.10.3 batch envelope segments, dropped as transport.split_messages drops them.
-_BATCH: Final = (b"FHS", b"BHS", b"BTS", b"FTS")
-_FRAME: Final = b"\x0b\x1c"
-
-
-def split_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    r"""Cut a byte stream of HL7 v2 messages into messages, holding one message at a time.
-
-    The rules of `caredomain.adapters.hl7v2.transport.split_messages`, on bytes read in
-    chunks of any size: a message starts at a line beginning with ``MSH`` or after blank
-    lines; CR, LF or CRLF end segments (a CRLF split between two chunks is one line end);
-    ``FHS``/``BHS``/``BTS``/``FTS`` batch envelopes are dropped; a leading byte-order mark
-    and MLLP framing bytes are ignored. Each message comes back with ``\r`` after each
-    segment, as bytes, so that `parse` still decodes it by its MSH-18.
-    """
-    current: list[bytes] = []
-    pending = b""
-    first = True
-
-    def take(line: bytes) -> bytes | None:
-        segment = line.strip(_FRAME).rstrip()
-        if not segment.strip() or segment.startswith(_BATCH):
-            return finish()
-        message = finish() if segment.startswith(b"MSH") else None
-        current.append(segment)
-        return message
-
-    def finish() -> bytes | None:
-        if not current:
-            return None
-        message = b"\r".join(current) + b"\r"
-        current.clear()
-        return message
-
-    for chunk in chunks:
-        if not chunk:
-            continue
-        if first:
-            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
-            first = False
-        pending += chunk
-        # Complete lines only: up to the last line end, but not a final CR whose LF may be
-        # in the next chunk.
-        cut = max(pending.rfind(b"\n"), pending.rfind(b"\r", 0, len(pending) - 1))
-        if cut < 0:
-            continue
-        lines = _LINE_END.split(pending[: cut + 1])
-        pending = pending[cut + 1 :]
-        for line in lines[:-1]:  # the last is the empty rest after the final line end
-            message = take(line)
-            if message is not None:
-                yield message
-    for line in _LINE_END.split(pending):
-        message = take(line)
-        if message is not None:
-            yield message
-    message = finish()
-    if message is not None:
-        yield message
 
 
 # --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ acknowledged, and one NDJSON line per message goes to stdout
 (``{"file", "type", "control_id", "ack"}``; ``"error_code"`` too when the ACK carries an
 ERR). It stops on SIGINT or SIGTERM, or after ``--max-messages``.
 
-``send`` cuts each file into messages with `split_messages`, sends them in order on one
+``send`` cuts each file into messages with `split_stream`, sends them in order on one
 connection, and prints one NDJSON line per ACK (``{"file", "index", "ack",
 "control_id"}``); a message without an ACK (timeout, connection lost) is reported on stderr
 and the rest are still sent on a new connection. Exit 1 if any message was not accepted.
@@ -35,7 +35,7 @@ from caredomain.adapters.hl7v2.transport import (
     Receipt,
     connect,
     serve,
-    split_messages,
+    split_stream,
     store_and_ack,
 )
 from caredomain.cli._args import sender_timezone
@@ -167,8 +167,8 @@ def _send(args: argparse.Namespace) -> int:
             return 2
         # Latin-1 maps every byte to one character and back, so each message is sent with
         # exactly the bytes of the file, whatever its MSH-18 character set.
-        for index, message in enumerate(split_messages(data.decode("latin-1")), start=1):
-            items.append((name, index, message.encode("latin-1")))
+        for index, message in enumerate(split_stream([data]), start=1):
+            items.append((name, index, message))
     if not items:
         print(f"{_SEND}: no messages found", file=sys.stderr)
         return 1

@@ -34,7 +34,7 @@ import re
 import threading
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -62,6 +62,7 @@ __all__ = [
     "connect",
     "serve",
     "split_messages",
+    "split_stream",
     "store_and_ack",
 ]
 
@@ -77,7 +78,6 @@ rejects the others with error 200."""
 _READ_SIZE: Final = 64 * 1024
 _NAME: Final = re.compile(r"^(\d{9,})-\d{8}T\d{6}Z-[0-9a-f]{6}\.hl7$")
 _V2_VERSION: Final = re.compile(r"^2\.[1-9](?:\.\d+)*$")
-_BATCH_SEGMENTS: Final = ("FHS", "BHS", "BTS", "FTS")
 
 
 class Handler(Protocol):
@@ -113,36 +113,75 @@ class MllpConnectionError(CareDomainError, ConnectionError):
 
 
 def split_messages(text: str) -> list[str]:
-    r"""Cut text holding one or more HL7 v2 messages into messages.
+    r"""Cut text holding one or more HL7 v2 messages into messages (see `split_stream`).
 
-    A message starts at a line beginning with ``MSH`` or after one or more blank lines;
-    segment terminators may be CR, LF or CRLF. HL7 batch envelopes (``FHS``, ``BHS``,
-    ``BTS``, ``FTS``; HL7 v2.5.1 section 2.10.3) are dropped, a leading byte-order mark and
-    MLLP framing bytes are ignored. Each message comes back with its segments terminated by
-    ``\r``, as MLLP carries them. Lines before the first MSH form a message of their own,
-    which a receiver will reject (they are not silently dropped).
-
-    To keep a file's bytes exactly (a Latin-1 file declared in MSH-18), decode it as
-    Latin-1, split, and encode each message as Latin-1 again.
+    Each message comes back with its segments terminated by ``\r``, as MLLP carries them.
+    To keep a file's bytes exactly (a Latin-1 file declared in MSH-18), use `split_stream`
+    on the bytes instead.
     """
-    messages: list[str] = []
-    current: list[str] = []
+    return [m.decode("utf-8") for m in split_stream([text.encode("utf-8")])]
 
-    def finish() -> None:
-        if current:
-            messages.append("\r".join(current) + "\r")
-            current.clear()
 
-    for line in re.split(r"\r\n|\r|\n", text.lstrip("\ufeff")):
-        segment = line.strip("\x0b\x1c").rstrip()
-        if not segment.strip() or segment.startswith(_BATCH_SEGMENTS):
-            finish()
-        else:
-            if segment.startswith("MSH"):
-                finish()
-            current.append(segment)
-    finish()
-    return messages
+_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
+_BATCH: Final = (b"FHS", b"BHS", b"BTS", b"FTS")  # HL7 v2.5.1 2.10.3 batch envelopes
+_FRAME: Final = b"\x0b\x1c"
+
+
+def split_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    r"""Cut a byte stream of HL7 v2 messages into messages, holding one message at a time.
+
+    Bytes may come in chunks of any size. A message starts at a line beginning with ``MSH``
+    or after blank lines; CR, LF or CRLF end segments (a CRLF split between two chunks is one
+    line end); ``FHS``/``BHS``/``BTS``/``FTS`` batch envelopes (HL7 v2.5.1 section 2.10.3)
+    are dropped; a leading byte-order mark and MLLP framing bytes are ignored. Lines before
+    the first MSH form a message of their own, which a receiver will reject (they are not
+    silently dropped). Each message comes back with ``\r`` after each segment, as bytes, so
+    that `parse` still decodes it by its MSH-18.
+    """
+    current: list[bytes] = []
+    pending = b""
+    first = True
+
+    def take(line: bytes) -> bytes | None:
+        segment = line.strip(_FRAME).rstrip()
+        if not segment.strip() or segment.startswith(_BATCH):
+            return finish()
+        message = finish() if segment.startswith(b"MSH") else None
+        current.append(segment)
+        return message
+
+    def finish() -> bytes | None:
+        if not current:
+            return None
+        message = b"\r".join(current) + b"\r"
+        current.clear()
+        return message
+
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if first:
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+            first = False
+        pending += chunk
+        # Complete lines only: up to the last line end, but not a final CR whose LF may be
+        # in the next chunk.
+        cut = max(pending.rfind(b"\n"), pending.rfind(b"\r", 0, len(pending) - 1))
+        if cut < 0:
+            continue
+        lines = _LINE_END.split(pending[: cut + 1])
+        pending = pending[cut + 1 :]
+        for line in lines[:-1]:  # the last is the empty rest after the final line end
+            message = take(line)
+            if message is not None:
+                yield message
+    for line in _LINE_END.split(pending):
+        message = take(line)
+        if message is not None:
+            yield message
+    message = finish()
+    if message is not None:
+        yield message
 
 
 class MessageStore:
